@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+
+/// Errors from the OS layer carry the failing call, its argument and errno's text.
+public struct SystemError: Error, CustomStringConvertible {
+    public let message: String
+    public let errno: Int32
+    public init(_ what: String, errno: Int32 = Glibc.errno) {
+        self.errno = errno
+        self.message = errno == 0 ? what : "\(what): \(String(cString: strerror(errno)))"
+    }
+    public var description: String { message }
+}
+
+public enum FileSystem {
+    public static func readString(_ path: String) throws(SystemError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)") }
+        defer { close(fd) }
+        var data = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw SystemError("read \(path)")
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func readData(_ path: String) throws(SystemError) -> Data {
+        let s = try readString(path)
+        return Data(s.utf8)
+    }
+
+    /// Writes via a temporary file, fsync and rename, so a reader sees the old or the new
+    /// content and never a part of it.
+    public static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(SystemError) {
+        let tmp = "\(path).tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError("create \(tmp)") }
+        let array = Array(bytes)
+        var off = 0
+        while off < array.count {
+            let n = array.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                let e = SystemError("write \(tmp)")
+                close(fd); unlink(tmp)
+                throw e
+            }
+            off += n
+        }
+        if fsync(fd) != 0 {
+            let e = SystemError("fsync \(tmp)")
+            close(fd); unlink(tmp)
+            throw e
+        }
+        close(fd)
+        if rename(tmp, path) != 0 {
+            let e = SystemError("rename \(tmp) to \(path)")
+            unlink(tmp)
+            throw e
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Removes a tree; a missing path is not an error.
+    public static func removeTree(_ path: String) throws(SystemError) {
+        do {
+            if exists(path) { try FileManager.default.removeItem(atPath: path) }
+        } catch {
+            throw SystemError("remove \(path): \(error.localizedDescription)", errno: 0)
+        }
+    }
+
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o711) throws(SystemError) {
+        var current = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && Glibc.errno != EEXIST { throw SystemError("mkdir \(current)") }
+        }
+    }
+
+    /// Absolute form of a path relative to the current directory, with `.`/`..` folded.
+    public static func absolute(_ path: String) -> String {
+        let base: String
+        if path.hasPrefix("/") {
+            base = path
+        } else {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "/"
+            base = cwd + "/" + path
+        }
+        var parts: [Substring] = []
+        for part in base.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { _ = parts.popLast(); continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}

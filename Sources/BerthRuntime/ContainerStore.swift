@@ -1,0 +1,76 @@
+import BerthOCI
+import BerthOS
+import Foundation
+import Glibc
+
+/// What the runtime remembers about a container between commands, in `<root>/<id>/state.json`.
+struct ContainerRecord: Codable {
+    var id: String
+    var bundle: String
+    var rootfs: String
+    var pid: Int32
+    /// Identifies the process across pid reuse (ProcFS start time).
+    var startTime: UInt64
+    var created: String
+    var owner: String
+    var config: Spec
+}
+
+/// The state directory: one subdirectory per container. Every write is atomic.
+struct ContainerStore {
+    let root: String
+
+    func directory(_ id: String) -> String { "\(root)/\(id)" }
+    func fifoPath(_ id: String) -> String { "\(root)/\(id)/exec.fifo" }
+
+    static func validate(id: String) throws(RuntimeError) {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+        guard let first = id.first, first.isLetter || first.isNumber, id.count <= 1024,
+              id.allSatisfy({ allowed.contains($0) }) else {
+            throw RuntimeError(.invalidArgument, "invalid container id \"\(id)\": use letters, digits, and _ . + -")
+        }
+    }
+
+    /// Claims the id: mkdir is atomic, so two concurrent creates cannot both succeed.
+    func claim(_ id: String) throws(RuntimeError) {
+        do { try FileSystem.makeDirectories(root, mode: 0o711) } catch {
+            throw RuntimeError(.system, "cannot create state directory \(root): \(error)")
+        }
+        if mkdir(directory(id), 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError(.conflict, "container \"\(id)\" already exists") }
+            throw RuntimeError(.system, "cannot create \(directory(id)): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func save(_ record: ContainerRecord) throws(RuntimeError) {
+        do {
+            let data = try JSONEncoder().encode(record)
+            try FileSystem.writeAtomically(directory(record.id) + "/state.json", data, mode: 0o600)
+        } catch let e as SystemError {
+            throw RuntimeError(.system, "saving state of \(record.id): \(e)")
+        } catch {
+            throw RuntimeError(.system, "saving state of \(record.id): \(error)")
+        }
+    }
+
+    func load(_ id: String) throws(RuntimeError) -> ContainerRecord {
+        try Self.validate(id: id)
+        let path = directory(id) + "/state.json"
+        guard let data = try? FileSystem.readData(path) else {
+            throw RuntimeError(.notFound, "container \"\(id)\" does not exist")
+        }
+        do { return try JSONDecoder().decode(ContainerRecord.self, from: data) } catch {
+            throw RuntimeError(.system, "state of container \"\(id)\" is unreadable: \(error)")
+        }
+    }
+
+    func remove(_ id: String) {
+        try? FileSystem.removeTree(directory(id))
+    }
+
+    func ids() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { FileSystem.exists(directory($0) + "/state.json") }
+            .sorted()
+    }
+}

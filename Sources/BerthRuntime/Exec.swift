@@ -1,0 +1,102 @@
+import BerthCgroups
+import BerthOCI
+import BerthOS
+import BerthSeccomp
+import CBerthSys
+import Glibc
+
+extension Runtime {
+    public struct ExecOptions {
+        public var process: BerthOCI.Process
+        public var detach = false
+        public var pidFile: String?
+        public var consoleSocket: String?
+        public var preserveFDs = 0
+        public init(process: BerthOCI.Process) { self.process = process }
+    }
+
+    /// The process `exec` runs when given only arguments: the container's own settings
+    /// (user, capabilities, rlimits, env) with those arguments, as runc does.
+    public func defaultExecProcess(id: String) throws(RuntimeError) -> BerthOCI.Process {
+        let record = try store.load(id)
+        guard var p = record.config.process else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process") }
+        p.terminal = false
+        p.consoleSize = nil
+        return p
+    }
+
+    /// `exec`: a new process in the container's namespaces and cgroup. Returns its exit code,
+    /// or nil when detached.
+    public func exec(id: String, _ options: ExecOptions) throws(RuntimeError) -> Int32? {
+        let record = try store.load(id)
+        let status = self.status(of: record)
+        guard status == .running || status == .created else {
+            throw RuntimeError(.invalidState, "cannot exec in a \(status.rawValue) container")
+        }
+        let settings = try ProcessSettings(options.process)
+        let namespaces = try NamespacePlan(record.config.linux?.namespaces)
+        // Join every namespace the container has, by the init process's handles.
+        var joins: [berth_join] = []
+        defer { for j in joins { close(j.fd) } }
+        for kind in NamespaceKind.allCases where namespaces.has(kind) {
+            let path = "/proc/\(record.pid)/ns/\(kind.procName)"
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw RuntimeError(.system, "opening \(path): \(errnoText())") }
+            joins.append(berth_join(type: kind.cloneFlag, fd: fd))
+        }
+        let cgroup = try openCgroup(record)
+        if !options.detach { _ = berth_set_subreaper() }
+
+        let arena = Arena()
+        var c = berth_plan()
+        settings.fill(&c, arena: arena)
+        c.joins = arena.array(joins)
+        c.n_joins = Int32(joins.count)
+        c.setup_rootfs = 0
+        c.setsid = 1
+        c.exec_fifo_fd = -1
+        c.stdio_fds = (-1, -1, -1)
+        c.preserve_fds = Int32(options.preserveFDs)
+        c.console_socket = -1
+        var consoleFD: Int32 = -1
+        defer { if consoleFD >= 0 { close(consoleFD) } }
+        if settings.terminal {
+            guard let socket = options.consoleSocket else {
+                throw RuntimeError(.invalidArgument, "a terminal was asked for (-t): a --console-socket is needed to hand it over")
+            }
+            consoleFD = berth_connect_unix(socket)
+            guard consoleFD >= 0 else { throw RuntimeError(.invalidArgument, "--console-socket \(socket): \(errnoText())") }
+            c.console_socket = consoleFD
+        }
+        // The container's seccomp profile confines every process in it, exec'd ones too.
+        if let s = record.config.linux?.seccomp {
+            do {
+                let filter = try SeccompCompiler.compile(s)
+                c.seccomp_filter = arena.bytes(filter.instructions)
+                c.seccomp_len = filter.instructions.count
+                c.seccomp_flags = filter.flags
+            } catch {
+                throw RuntimeError(.invalidArgument, "linux.seccomp: \(error.description)")
+            }
+        }
+
+        var child = berth_child(pid: -1, sync_fd: -1, helper: 0)
+        var err = [CChar](repeating: 0, count: Int(BERTH_ERR_MAX))
+        guard berth_spawn_begin(&c, &child, &err) == 0 else {
+            throw RuntimeError(.system, "exec: " + cText(err))
+        }
+        do { try cgroup.add(pid: child.pid) } catch {
+            berth_spawn_abort(&child)
+            throw RuntimeError(.system, "exec: joining cgroup: \(error.message)")
+        }
+        guard berth_spawn_finish(&child, &err) == 0 else {
+            throw RuntimeError(.system, "exec: " + cText(err))
+        }
+        if let pidFile = options.pidFile { try writePidFile(pidFile, child.pid) }
+        if options.detach { return nil }
+        berth_forward_signals(child.pid)
+        var st: Int32 = 0
+        _ = berth_waitpid(child.pid, &st, 0)
+        return berth_exit_code(st)
+    }
+}

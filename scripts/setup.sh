@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what Berth needs to build, run and test on a fresh Debian 12 machine (as root).
+# Idempotent: does nothing but a quick check when everything is present.
+set -euo pipefail
+PKGS=(
+  libseccomp-dev   # BerthSeccomp compiles seccomp profiles with libseccomp
+  busybox-static   # the built-in default image/bundle, and the test rootfs
+  jq               # scripts/mkbundle.sh
+  iproute2         # tests: network namespaces
+  procps           # `ps` for berth-runtime ps (table format)
+  runc             # tests run the same bundles under runc
+  containerd       # tests: containerd drives berth-runtime
+  file
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
