@@ -11,7 +11,8 @@
 ///   name ending in `.slice` is used as is. The directories are created directly on cgroupfs;
 ///   no systemd unit is registered over D-Bus.
 ///
-/// `..` components are rejected in every form.
+/// `..` components are rejected in every form, and so is a path naming the hierarchy root or
+/// the caller's own cgroup (`/`, `.`), which a container must not own.
 public enum CgroupPath: Sendable, Equatable {
     case absolute(String)
     case relative(String)
@@ -24,7 +25,12 @@ public enum CgroupPath: Sendable, Equatable {
             return .absolute("/berth/" + containerID)
         }
         if raw.hasPrefix("/") {
-            return .absolute(try normalize(raw, original: raw))
+            let normalized = try normalize(raw, original: raw)
+            // The root holds the host's own cgroups; destroy() there would remove them.
+            guard normalized != "/" else {
+                throw CgroupError(.invalidArgument, "cgroupsPath \"\(raw)\" names the root cgroup")
+            }
+            return .absolute(normalized)
         }
         let colonParts = raw.split(separator: ":", omittingEmptySubsequences: false)
         if colonParts.count == 3 {
@@ -32,7 +38,10 @@ public enum CgroupPath: Sendable, Equatable {
                                          name: String(colonParts[2]), original: raw))
         }
         let normalized = try normalize(raw, original: raw)
-        return normalized == "/" ? .relative("") : .relative(String(normalized.dropFirst()))
+        guard normalized != "/" else {
+            throw CgroupError(.invalidArgument, "cgroupsPath \"\(raw)\" names the caller's own cgroup")
+        }
+        return .relative(String(normalized.dropFirst()))
     }
 
     /// The path relative to the hierarchy root, given the caller's own cgroup in that hierarchy.
@@ -42,7 +51,6 @@ public enum CgroupPath: Sendable, Equatable {
             return path
         case .relative(let path):
             let base = ownCgroup.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
-            if path.isEmpty { return base.isEmpty ? "/" : base }
             return base + "/" + path
         }
     }

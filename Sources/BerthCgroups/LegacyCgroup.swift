@@ -122,12 +122,21 @@ struct LegacyCgroup: Cgroup {
     func destroy() throws(CgroupError) {
         var firstError: CgroupError?
         for member in members {
-            do { try CgroupFiles.removeTree(member.directory, plainDirectories: !member.hierarchy.fsRoot.isEmpty) } catch { firstError = firstError ?? error }
+            do { try Self.remove(member.directory, in: member.hierarchy) } catch { firstError = firstError ?? error }
         }
         if let unified {
             do { try unified.destroy() } catch { firstError = firstError ?? error }
         }
         if let firstError { throw firstError }
+    }
+
+    /// removeTree, except on the mount point itself: that is the root (or the caller's
+    /// namespace root) with every other cgroup of the host below it.
+    static func remove(_ directory: String, in hierarchy: CgroupHierarchy) throws(CgroupError) {
+        guard directory.count > hierarchy.mountPoint.count else {
+            throw CgroupError(.invalidArgument, "refusing to remove \(directory), the root of the \(hierarchy.name) hierarchy")
+        }
+        try CgroupFiles.removeTree(directory, plainDirectories: !hierarchy.fsRoot.isEmpty)
     }
 
     // MARK: - Freezer

@@ -99,7 +99,7 @@ struct UnifiedCgroup: Cgroup {
     }
 
     func destroy() throws(CgroupError) {
-        try CgroupFiles.removeTree(directory, plainDirectories: !hierarchy.fsRoot.isEmpty)
+        try LegacyCgroup.remove(directory, in: hierarchy)
     }
 
     // MARK: - Freezer (cgroup.freeze, confirmed by "frozen 1" in cgroup.events)

@@ -226,8 +226,9 @@ struct ContainerPlan {
     }
 
     /// The resources to apply: the spec's, with the device rules a container needs to work
-    /// appended (as runc does): its default devices, the pty devices, mknod of any node (a
-    /// node still needs rw to be used), and every device listed in linux.devices.
+    /// appended (as runc does): its default devices, the pty devices, and mknod of any node
+    /// (a node still needs rw to be used). Devices in linux.devices are created, not allowed:
+    /// access to them is what resources.devices says.
     var effectiveResources: Resources {
         var r = spec.linux?.resources ?? Resources()
         typealias Rule = Resources.DeviceCgroup
@@ -240,9 +241,6 @@ struct ContainerPlan {
         rules.append(Rule(allow: true, type: "c", major: 5, minor: 1, access: "rwm"))   // /dev/console
         rules.append(Rule(allow: true, type: "c", major: 5, minor: 2, access: "rwm"))   // /dev/ptmx
         rules.append(Rule(allow: true, type: "c", major: 136, access: "rwm"))           // /dev/pts/*
-        for d in spec.linux?.devices ?? [] where d.type != "p" {
-            rules.append(Rule(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm"))
-        }
         r.devices = rules
         return r
     }

@@ -89,7 +89,7 @@ extension Runtime {
             berth_spawn_abort(&child)
             throw RuntimeError(.system, "exec: joining cgroup: \(error.message)")
         }
-        guard berth_spawn_finish(&child, &err) == 0 else {
+        guard berth_spawn_finish(&child, nil, nil, &err) == 0 else {
             throw RuntimeError(.system, "exec: " + cText(err))
         }
         if let pidFile = options.pidFile { try writePidFile(pidFile, child.pid) }

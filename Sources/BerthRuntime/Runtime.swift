@@ -92,7 +92,10 @@ public struct Runtime {
         c.exec_fifo_fd = -1
         if waitForStart {
             let fifo = store.fifoPath(id)
-            guard mkfifo(fifo, 0o622) == 0 else { throw RuntimeError(.system, "mkfifo \(fifo): \(errnoText())") }
+            // Writable by the container's user whoever that is (chmod: the umask would narrow it).
+            guard mkfifo(fifo, 0o622) == 0, chmod(fifo, 0o622) == 0 else {
+                throw RuntimeError(.system, "mkfifo \(fifo): \(errnoText())")
+            }
             let fd = open(fifo, oPath | O_CLOEXEC)
             guard fd >= 0 else { throw RuntimeError(.system, "open \(fifo): \(errnoText())") }
             openFDs.append(fd)
@@ -124,8 +127,6 @@ public struct Runtime {
         c.n_start_container_hooks = Int32(hooks?.startContainer?.count ?? 0)
 
         var err = [CChar](repeating: 0, count: Int(BERTH_ERR_MAX))
-        // State for in-container hooks: the pid is not known before clone, so theirs has none.
-        c.state_json = arena.string(stateJSON(state(of: record, .creating)))
         guard berth_spawn_begin(&c, &child, &err) == 0 else {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
@@ -138,7 +139,7 @@ public struct Runtime {
         let creating = state(of: record, .creating)
         try runHooksOrFail(hooks?.prestart, creating, stage: "prestart")
         try runHooksOrFail(hooks?.createRuntime, creating, stage: "createRuntime")
-        guard berth_spawn_finish(&child, &err) == 0 else {
+        guard berth_spawn_finish(&child, stateJSON(creating), stateJSON(state(of: record, .created)), &err) == 0 else {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
         record.startTime = ProcFS.stat(record.pid)?.startTime ?? 0
@@ -172,6 +173,24 @@ public struct Runtime {
             _ = poll(&p, 1, 10)
         }
         unlink(fifo)
+        // Released: what follows is end of file when execve succeeded (the child's end is
+        // close-on-exec), or the reason it did not (a startContainer hook, the exec itself).
+        _ = fcntl(fd, F_SETFL, 0)
+        var failure = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { failure.append(contentsOf: buf[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        if failure.first == UInt8(ascii: "E") {
+            var text = String(decoding: failure.dropFirst(), as: UTF8.self)
+            if let r = text.range(of: ": errno ", options: .backwards), let e = Int32(text[r.upperBound...]) {
+                text = text[..<r.lowerBound] + ": " + String(cString: strerror(e))
+            }
+            throw RuntimeError(.system, "container \"\(id)\": \(text)")
+        }
         runHooks(record.config.hooks?.poststart, state(of: record, .running), stage: "poststart", fatal: false)
     }
 
@@ -224,7 +243,12 @@ public struct Runtime {
     }
 
     public func delete(id: String, force: Bool) throws(RuntimeError) {
-        let record = try store.load(id)
+        let record: ContainerRecord
+        do { record = try store.load(id) } catch {
+            // As runc: forcing the deletion of what is not there is done, so cleanups can repeat.
+            if force && error.code == .notFound { return }
+            throw error
+        }
         let status = self.status(of: record)
         let cg = try? openCgroup(record)
         switch status {

@@ -100,6 +100,11 @@ static void fd_path(char out[32], int fd) {
 }
 
 static int sync_fd = -1;
+// After `start` released us: failures are written here for `start` to report (see child_main).
+static int fifo_fd = -1;
+// The state JSON for in-container hooks, sent by the parent once the pid is known: as
+// createContainer hooks see it ("creating") and as startContainer hooks do ("created").
+static char state_creating[32768], state_created[32768];
 
 static int send_msg(int fd, int type, int value, const char *text) {
     berth_msg m;
@@ -131,7 +136,24 @@ __attribute__((noreturn)) static void die_code(int code, int err, const char *a,
     if (b) sb_add(&s, b);
     if (c) sb_add(&s, c);
     if (sync_fd >= 0 && send_msg(sync_fd, MSG_ERROR, err, s.buf) == 0) _exit(code);
+    if (fifo_fd >= 0) {
+        // `start` is reading: it fails with this message.
+        ssize_t unused = write(fifo_fd, "E", 1);
+        unused = write(fifo_fd, s.buf, s.len);
+        if (err) {
+            unused = write(fifo_fd, ": errno ", 8);
+            sbuf e = {.len = 0};
+            sb_num(&e, err);
+            unused = write(fifo_fd, e.buf, e.len);
+        }
+        (void)unused;
+        _exit(code);
+    }
     // No parent listening any more (after create): say it on the container's stderr.
+    if (err) {
+        sb_add(&s, ": errno ");
+        sb_num(&s, err);
+    }
     sb_add(&s, "\n");
     ssize_t unused = write(2, "berth-runtime: ", 15);
     unused = write(2, s.buf, s.len);
@@ -146,6 +168,14 @@ static void wait_for(int type) {
     int r = recv_msg(sync_fd, &m);
     if (r <= 0) _exit(1);  // the runtime went away: abandon quietly
     if (m.type != type) die(0, "unexpected message from runtime", NULL, NULL);
+}
+
+// MSG_GO is followed by two datagrams holding the state JSON (each possibly empty).
+static void receive_state(char *buf, size_t size) {
+    ssize_t r;
+    do { r = recv(sync_fd, buf, size - 1, 0); } while (r < 0 && errno == EINTR);
+    if (r < 0) _exit(1);
+    buf[r] = 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -559,8 +589,9 @@ static void finish_process(const berth_plan *p) {
         if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) die(errno, "PR_SET_KEEPCAPS", NULL, NULL);
         if (capset_all(p) != 0) die(errno, "capset", NULL, NULL);
         for (int c = 0; c <= p->last_cap; c++)
-            if ((p->cap_ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) != 0)
-                die(errno, "raising an ambient capability", NULL, NULL);
+            // As runc: an ambient capability that is not also inheritable and permitted cannot
+            // be raised; that is not fatal.
+            if (p->cap_ambient & (1ULL << c)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
     }
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(errno, "PR_SET_NO_NEW_PRIVS", NULL, NULL);
 }
@@ -630,6 +661,8 @@ static void child_main(const berth_plan *p, int direct) {
     enter_namespaces(p, direct);
     if (send_msg(sync_fd, MSG_NS_READY, 0, NULL) != 0) _exit(1);
     wait_for(MSG_GO);
+    receive_state(state_creating, sizeof state_creating);
+    receive_state(state_created, sizeof state_created);
 
     // The runtime has placed us in our cgroup: a new cgroup namespace is rooted there.
     if ((p->new_namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) != 0)
@@ -638,7 +671,7 @@ static void child_main(const berth_plan *p, int direct) {
     umask(0);
     if (p->setup_rootfs) {
         setup_rootfs(p);
-        run_hooks(p->create_container_hooks, p->n_create_container_hooks, p->state_json, "createContainer");
+        run_hooks(p->create_container_hooks, p->n_create_container_hooks, state_creating, "createContainer");
         pivot(p);
         for (int i = 0; i < p->n_sysctls; i++) apply_sysctl(&p->sysctls[i]);
         for (int i = 0; i < p->n_masked; i++) mask_path(p->masked_paths[i]);
@@ -679,15 +712,17 @@ static void child_main(const berth_plan *p, int direct) {
         if (send_msg(sync_fd, MSG_READY, 0, NULL) != 0) _exit(1);
         close(sync_fd);
         sync_fd = -1;
+        // `start` reads "0" (released), then either an error ("E...") or end of file, which
+        // the close-on-exec fd gives it when execve succeeds.
         char path[32];
         fd_path(path, p->exec_fifo_fd);
         int fifo = open(path, O_WRONLY | O_CLOEXEC);
         if (fifo < 0) die(errno, "opening the exec fifo", NULL, NULL);
         if (write(fifo, "0", 1) != 1) die(errno, "writing the exec fifo", NULL, NULL);
-        close(fifo);
+        fifo_fd = fifo;
         close(p->exec_fifo_fd);
     }
-    run_hooks(p->start_container_hooks, p->n_start_container_hooks, p->state_json, "startContainer");
+    run_hooks(p->start_container_hooks, p->n_start_container_hooks, state_created, "startContainer");
     if (p->seccomp_filter && p->no_new_privileges) install_seccomp(p);
     execve(exe, p->argv, p->envp);
     die_code(errno == ENOENT ? 127 : 126, errno, "exec: \"", exe, "\"");
@@ -814,8 +849,16 @@ int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH
     }
 }
 
-int berth_spawn_finish(berth_child *child, char err[BERTH_ERR_MAX]) {
-    if (send_msg(child->sync_fd, MSG_GO, 0, NULL) != 0) {
+static int send_state(int fd, const char *json) {
+    size_t len = json ? strlen(json) : 0;
+    if (len >= sizeof state_creating) len = 0;  // too large for the hooks: they get none
+    return send(fd, json ? json : "", len, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+int berth_spawn_finish(berth_child *child, const char *creating_json, const char *created_json,
+                       char err[BERTH_ERR_MAX]) {
+    if (send_msg(child->sync_fd, MSG_GO, 0, NULL) != 0 || send_state(child->sync_fd, creating_json) != 0 ||
+        send_state(child->sync_fd, created_json) != 0) {
         set_err(err, "container process went away", errno);
         berth_spawn_abort(child);
         return -1;

@@ -40,6 +40,12 @@ final class CgroupPathTests: XCTestCase {
         }
     }
 
+    func testRootAndOwnCgroupAreRejected() {
+        for bad in ["/", "//", "/.", ".", "./"] {
+            XCTAssertThrowsError(try CgroupPath.resolve(bad, containerID: "x"), bad)
+        }
+    }
+
     func testDotDotIsRejectedEverywhere() {
         for bad in ["/a/../b", "../escape", "a/..", "/..", "system.slice:..:n", "system.slice:p:.."] {
             XCTAssertThrowsError(try CgroupPath.resolve(bad, containerID: "x"), bad) { error in

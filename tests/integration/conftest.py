@@ -13,7 +13,6 @@ $BERTH_TEST_TMP (default /tmp/berth-it) and are removed afterwards unless BERTH_
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import re

@@ -2,7 +2,6 @@
 
 import os
 import secrets
-import time
 from pathlib import Path
 
 import pytest

@@ -2,12 +2,9 @@
 
 import json
 import os
-import shutil
 import subprocess
 
-import pytest
-
-from conftest import MKBUNDLE, requires_root
+from conftest import edit_config, requires_root
 
 
 def _run(runtime, *args, cwd=None):
@@ -51,7 +48,6 @@ def test_spec_output_runs_with_a_rootfs(rt):
         c["process"]["terminal"] = False
         c["process"]["args"] = ["echo", "spec-ok"]
         c["linux"]["cgroupsPath"] = f"{rt.cgroup_parent}/spec"
-    from conftest import edit_config
     edit_config(b, edit)
     res = rt("run", "--bundle", b, rt.new_id())
     assert res.out == "spec-ok\n"

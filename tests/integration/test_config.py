@@ -2,7 +2,7 @@
 
 import os
 import shutil
-import stat
+import subprocess
 
 import pytest
 
@@ -224,7 +224,6 @@ def test_recursive_bind_carries_submounts(rt):
     top = rt.hostdir("top")
     sub = top / "sub"
     sub.mkdir()
-    import subprocess
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "berth-it-sub", str(sub)], check=True)
     try:
         (sub / "deep").write_text("deep\n")

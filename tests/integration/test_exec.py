@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import pid_alive, wait_for
+from conftest import pid_alive
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 import json
 import os
 import time
-from pathlib import Path
-
-import pytest
 
 from conftest import add_bind, cgroup_paths_for, pid_alive, wait_for
 

@@ -2,7 +2,7 @@
 
 import json
 import os
-from pathlib import Path
+import time
 
 import pytest
 
@@ -35,7 +35,6 @@ def test_create_does_not_run_user_process_until_start(rt):
     # runtime.md create: "process.args MUST NOT be applied until triggered by the start operation"
     b, marker = _marker_bundle(rt)
     cid = rt.create(b)
-    import time
     time.sleep(0.3)
     assert not marker.exists()
     rt("start", cid)
@@ -140,7 +139,6 @@ def test_delete_of_running_container_without_force_fails(rt):
 def test_delete_force_removes_running_container(rt):
     b = rt.bundle("sleep", "100")
     cid, pid = rt.start_container(b)
-    cg = rt.cgroups_path(b)
     rt("delete", "--force", cid)
     assert rt("state", cid, check=False).rc != 0
     wait_for(lambda: not pid_alive(pid), what="container process to die")

@@ -2,11 +2,10 @@
 
 import os
 import subprocess
-import time
 
 import pytest
 
-from conftest import add_bind, is_runc, runtime_features, status_fields, wait_for
+from conftest import add_bind, edit_config, is_runc, runtime_features, status_fields
 
 
 def ok(r):
@@ -145,7 +144,6 @@ def test_user_namespace_non_root_user_maps(rt):
 
     def edit(c):
         c["process"]["user"] = {"uid": 1000, "gid": 1000}
-    from conftest import edit_config
     edit_config(b, edit)
     rt("run", "--bundle", b, rt.new_id())
     assert os.stat(host / "u").st_uid == HOST_ID + 1000

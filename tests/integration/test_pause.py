@@ -1,5 +1,6 @@
 """pause / resume freeze and thaw every process of the container."""
 
+import json
 import time
 
 from conftest import add_bind, wait_for
@@ -45,7 +46,6 @@ def test_paused_container_list_status(rt):
     b = rt.bundle("sleep", "100")
     cid, _ = rt.start_container(b)
     rt("pause", cid)
-    import json
     items = {x["id"]: x for x in json.loads(rt("list", "--format", "json").out)}
     assert items[cid]["status"] == "paused"
 

@@ -3,8 +3,6 @@
 import signal
 import time
 
-from conftest import wait_for
-
 
 def test_run_true_exits_zero(rt):
     r = rt.run("true")

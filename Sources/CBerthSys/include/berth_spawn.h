@@ -105,10 +105,10 @@ typedef struct {
     // --- hooks run inside the container (runtime-spec createContainer / startContainer) ---
     const berth_hook *create_container_hooks; int n_create_container_hooks;
     const berth_hook *start_container_hooks; int n_start_container_hooks;
-    const char *state_json;     // given to those hooks on stdin
 
     // --- create/start handshake ---
-    int exec_fifo_fd;           // O_PATH fd of exec.fifo: the child blocks opening it for write; -1: exec at once
+    int exec_fifo_fd;           // O_PATH fd of exec.fifo: the child blocks opening it for write, then
+                                // writes "0"; a later failure is written as "E<message>"; -1: exec at once
     int stdio_fds[3];           // dup2'ed onto 0,1,2 unless -1 (and unless a terminal is used)
 } berth_plan;
 
@@ -122,9 +122,11 @@ typedef struct {
 // exist. On success fills *child and returns 0; on failure returns -1 with err filled.
 int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH_ERR_MAX]);
 
-// Stage 2: lets the child set up its filesystem and process. Returns 0 once the child is
-// either blocked on the exec fifo or has execve()d; -1 with err filled if it failed.
-int berth_spawn_finish(berth_child *child, char err[BERTH_ERR_MAX]);
+// Stage 2: lets the child set up its filesystem and process. The state documents (which now
+// know the pid) go to the createContainer and startContainer hooks on stdin. Returns 0 once
+// the child is either blocked on the exec fifo or has execve()d; -1 with err filled if it failed.
+int berth_spawn_finish(berth_child *child, const char *creating_json, const char *created_json,
+                       char err[BERTH_ERR_MAX]);
 
 // Kills and reaps a child whose setup was abandoned.
 void berth_spawn_abort(berth_child *child);
