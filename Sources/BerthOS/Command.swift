@@ -89,3 +89,33 @@ public final class CStringArray {
         pointer.deallocate()
     }
 }
+
+extension Command {
+    /// Runs a program to completion and returns its standard output.
+    public static func output(path: String, argv: [String], env: [String] = []) throws(SystemError) -> [UInt8] {
+        var fds: [Int32] = [-1, -1]
+        guard berth_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        let cargv = CStringArray(argv)
+        let envp = CStringArray(env)
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, cargv.pointer, envp.pointer)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard rc == 0 else { throw SystemError("spawn \(path)", errno: rc) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return out
+    }
+}

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Errors from the OS layer carry the failing call, its argument and errno's text.
@@ -13,7 +13,7 @@ public struct SystemError: Error, CustomStringConvertible {
 }
 
 public enum FileSystem {
-    public static func readString(_ path: String) throws(SystemError) -> String {
+    public static func readBytes(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open \(path)") }
         defer { close(fd) }
@@ -28,12 +28,15 @@ public enum FileSystem {
             if n == 0 { break }
             data.append(contentsOf: buf[0..<n])
         }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 
     public static func readData(_ path: String) throws(SystemError) -> Data {
-        let s = try readString(path)
-        return Data(s.utf8)
+        Data(try readBytes(path))
+    }
+
+    public static func readString(_ path: String) throws(SystemError) -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
     }
 
     /// Writes via a temporary file, fsync and rename, so a reader sees the old or the new
@@ -79,7 +82,7 @@ public enum FileSystem {
         do {
             if exists(path) { try FileManager.default.removeItem(atPath: path) }
         } catch {
-            throw SystemError("remove \(path): \(error.localizedDescription)", errno: 0)
+            throw SystemError("remove \(path): \(error)", errno: 0)
         }
     }
 

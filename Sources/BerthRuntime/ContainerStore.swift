@@ -1,6 +1,6 @@
 import BerthOCI
 import BerthOS
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// What the runtime remembers about a container between commands, in `<root>/<id>/state.json`.

@@ -80,14 +80,12 @@ extension Runtime {
             }
         }
 
+        let cgroupFD = fillCgroupJoin(&c, cgroup, arena: arena)
+        defer { if cgroupFD >= 0 { close(cgroupFD) } }
         var child = berth_child(pid: -1, sync_fd: -1, helper: 0)
         var err = [CChar](repeating: 0, count: Int(BERTH_ERR_MAX))
         guard berth_spawn_begin(&c, &child, &err) == 0 else {
             throw RuntimeError(.system, "exec: " + cText(err))
-        }
-        do { try cgroup.add(pid: child.pid) } catch {
-            berth_spawn_abort(&child)
-            throw RuntimeError(.system, "exec: joining cgroup: \(error.message)")
         }
         guard berth_spawn_finish(&child, nil, nil, &err) == 0 else {
             throw RuntimeError(.system, "exec: " + cText(err))

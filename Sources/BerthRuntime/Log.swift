@@ -1,5 +1,5 @@
 import BerthOS
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// runc-style logging: `--log FILE` and `--log-format text|json`. containerd reads the
@@ -21,6 +21,11 @@ public enum Log {
     }
 
     public static func error(_ message: String) { write("error", message) }
+    /// One plain line on stderr, for a person, besides the log file.
+    public static func printError(_ message: String) {
+        let line = "berth-runtime: \(message)\n"
+        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
     public static func warning(_ message: String) { write("warning", message) }
     public static func debug(_ message: String) { if debugEnabled { write("debug", message) } }
 
@@ -28,9 +33,10 @@ public enum Log {
         let line: String
         switch format {
         case .json:
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let object = ["level": level, "msg": message, "time": Runtime.timestamp()]
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            line = String(decoding: data, as: UTF8.self) + "\n"
+            line = ((try? e.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
         case .text:
             line = "time=\"\(Runtime.timestamp())\" level=\(level) msg=\"\(message)\"\n"
         }
@@ -46,4 +52,13 @@ extension Log {
 /// Signal names and numbers as `kill` takes them.
 public enum RuntimeSignal {
     public static func parse(_ text: String) -> Int32? { BerthOS.Signal.parse(text) }
+}
+
+/// File and subprocess helpers for the command line, which imports no OS module itself.
+public enum RuntimeCommandOutput {
+    public static func capture(_ path: String, _ argv: [String]) throws -> String {
+        String(decoding: try Command.output(path: path, argv: argv), as: UTF8.self)
+    }
+    public static func read(_ path: String) throws -> Data { try FileSystem.readData(path) }
+    public static func write(_ path: String, _ data: Data) throws { try FileSystem.writeAtomically(path, data) }
 }

@@ -2,7 +2,7 @@ import BerthCgroups
 import BerthOCI
 import BerthOS
 import CBerthSys
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The OCI runtime: turns bundles into containers and drives their lifecycle
@@ -111,6 +111,8 @@ public struct Runtime {
             openFDs.append(fd)
             c.console_socket = fd
         }
+        let cgroupFD = fillCgroupJoin(&c, cgroup, arena: arena)
+        if cgroupFD >= 0 { openFDs.append(cgroupFD) }
         let joins = try plan.namespaces.openJoins()
         openFDs.append(contentsOf: joins.map { $0.fd })
         c.joins = arena.array(joins)
@@ -131,9 +133,6 @@ public struct Runtime {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
         record.pid = child.pid
-        do { try cgroup.add(pid: child.pid) } catch {
-            throw RuntimeError(.system, "joining cgroup: \(error.message)")
-        }
         // prestart (deprecated) and createRuntime run in the runtime's namespaces, after the
         // container's namespaces exist and before pivot_root (runtime-spec config.md, "POSIX-platform Hooks").
         let creating = state(of: record, .creating)
@@ -186,7 +185,7 @@ public struct Runtime {
         }
         if failure.first == UInt8(ascii: "E") {
             var text = String(decoding: failure.dropFirst(), as: UTF8.self)
-            if let r = text.range(of: ": errno ", options: .backwards), let e = Int32(text[r.upperBound...]) {
+            if let r = text.ranges(of: ": errno ").last, let e = Int32(text[r.upperBound...]) {
                 text = text[..<r.lowerBound] + ": " + String(cString: strerror(e))
             }
             throw RuntimeError(.system, "container \"\(id)\": \(text)")
@@ -330,6 +329,19 @@ public struct Runtime {
 
     // MARK: helpers
 
+    /// Tells the child how to join its cgroup (see berth_spawn.h); returns the fd to close.
+    func fillCgroupJoin(_ c: inout berth_plan, _ cgroup: any Cgroup, arena: Arena) -> Int32 {
+        let dirs = cgroup.directories
+        let tasks = dirs.filter { $0.key != "unified" }.map { $0.value + "/tasks" }.sorted()
+        c.cgroup_tasks = arena.constStrings(tasks)
+        c.n_cgroup_tasks = Int32(tasks.count)
+        c.cgroup2_fd = -1
+        guard let v2 = dirs["unified"] else { return -1 }
+        c.cgroup2_fd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        c.cgroup2_procs = arena.string(v2 + "/cgroup.procs")
+        return c.cgroup2_fd
+    }
+
     func openCgroup(_ record: ContainerRecord) throws(RuntimeError) -> any Cgroup {
         do { return try Cgroups.open(cgroupsPath: record.config.linux?.cgroupsPath, containerID: record.id) } catch {
             throw RuntimeError(.system, "cgroup of \(record.id): \(error.message)")
@@ -362,17 +374,27 @@ public struct Runtime {
             return "\(path(ctx.codingPath)): expected \(type), found null"
         case .dataCorrupted(let ctx):
             let p = path(ctx.codingPath)
-            let detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? ctx.debugDescription
+            let detail = ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription
             return p.isEmpty ? "malformed JSON: \(detail)" : "\(p): \(ctx.debugDescription)"
         @unknown default:
             return "\(e)"
         }
     }
 
+    /// RFC 3339 in UTC with nanoseconds, as Go's time.RFC3339Nano (containerd parses it).
     static func timestamp() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var secs = ts.tv_sec
+        gmtime_r(&secs, &t)
+        func pad(_ v: Int32, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        let nanos = String(ts.tv_nsec)
+        return "\(t.tm_year + 1900)-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):"
+            + "\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(String(repeating: "0", count: 9 - nanos.count))\(nanos)Z"
     }
 
     func writePidFile(_ path: String, _ pid: Int32) throws(RuntimeError) {

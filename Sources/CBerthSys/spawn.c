@@ -609,8 +609,16 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+static int cgroup2_by_write;  // clone3 could not place us: write cgroup2_procs instead
+
+static void join_cgroup(const berth_plan *p) {
+    for (int i = 0; i < p->n_cgroup_tasks; i++) write_file(p->cgroup_tasks[i], "0", "joining cgroup ");
+    if (cgroup2_by_write && p->cgroup2_procs) write_file(p->cgroup2_procs, "0", "joining cgroup ");
+}
+
 // Stage A: get into the namespaces. Returns in the process that will become the container.
 static void enter_namespaces(const berth_plan *p, int direct) {
+    join_cgroup(p);
     int userns_new = p->new_namespaces & CLONE_NEWUSER;
     if (!direct) {
         // Joining the user namespace first gives the rights needed to join the others.
@@ -767,6 +775,12 @@ static void set_err(char err[BERTH_ERR_MAX], const char *text, int e) {
 
 static const berth_plan *current_plan;
 
+// struct clone_args up to `cgroup` (Linux 5.7), spelled out so older headers do not matter.
+struct clone_args_v2 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+
 int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH_ERR_MAX]) {
     int sv[2];
     child->pid = -1;
@@ -776,13 +790,31 @@ int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH
         set_err(err, "socketpair", errno);
         return -1;
     }
-    // Without joins or a time namespace, clone() creates every namespace at once and the
-    // child is the container; otherwise it joins/unshares and forks where the kernel needs it.
-    int direct = plan->n_joins == 0 && !plan->new_time_namespace;
-    unsigned long flags = SIGCHLD;
+    // Without joins, a time namespace or a user namespace, clone() creates every namespace at
+    // once and the child is the container. Otherwise the child first joins its cgroup (which
+    // needs the host's root), then joins/unshares and forks where the kernel needs it.
+    int direct = plan->n_joins == 0 && !plan->new_time_namespace && !(plan->new_namespaces & CLONE_NEWUSER);
+    unsigned long flags = 0;
     if (direct) flags |= (unsigned long)(plan->new_namespaces & ~CLONE_NEWCGROUP);
     current_plan = plan;
-    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    pid_t pid = -1;
+    cgroup2_by_write = plan->cgroup2_fd < 0 ? 0 : 1;
+    if (plan->cgroup2_fd >= 0) {
+        struct clone_args_v2 args;
+        memset(&args, 0, sizeof args);
+        args.flags = flags | CLONE_INTO_CGROUP_FLAG;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)plan->cgroup2_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) cgroup2_by_write = 0;
+        else if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP) {
+            set_err(err, "clone3 into cgroup", errno);
+            close(sv[0]);
+            close(sv[1]);
+            return -1;
+        }
+    }
+    if (pid < 0) pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
     if (pid < 0) {
         set_err(err, "clone", errno);
         close(sv[0]);

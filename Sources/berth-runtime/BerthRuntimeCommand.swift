@@ -1,7 +1,7 @@
 import ArgumentParser
 import BerthOCI
 import BerthRuntime
-import Foundation
+import FoundationEssentials
 import Glibc
 
 // runc's command line, so that containerd and other tools that drive runc drive Berth.
@@ -31,7 +31,7 @@ struct GlobalOptions: ParsableArguments {
 func perform<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as RuntimeError {
         Log.error(error.message)
-        if Log.writesElsewhere { FileHandle.standardError.write(Data("berth-runtime: \(error.message)\n".utf8)) }
+        if Log.writesElsewhere { Log.printError(error.message) }
         throw ExitCode(1)
     }
 }
@@ -207,10 +207,7 @@ struct Exec: ParsableCommand {
     func makeProcess(_ runtime: Runtime, id: String) throws(RuntimeError) -> BerthOCI.Process {
         var p: BerthOCI.Process
         if let process {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: process)) } catch {
-                throw RuntimeError(.invalidArgument, "--process \(process): \(error.localizedDescription)")
-            }
+            let data = try readInput(process, option: "--process")
             do { p = try JSONDecoder().decode(BerthOCI.Process.self, from: data) } catch let e as DecodingError {
                 throw RuntimeError(.invalidArgument, "--process \(process): \(Runtime.describe(e))")
             } catch {
@@ -278,15 +275,16 @@ struct Ps: ParsableCommand {
 }
 
 func psTable(args: [String]) throws(RuntimeError) -> String {
-    let p = Foundation.Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/ps")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    do { try p.run() } catch { throw RuntimeError(.system, "running ps: \(error.localizedDescription)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    do { return try RuntimeCommandOutput.capture("/bin/ps", ["ps"] + args) } catch {
+        throw RuntimeError(.system, "running ps: \(error)")
+    }
+}
+
+/// Reads a file named by an option, or standard input for "-".
+func readInput(_ path: String, option: String) throws(RuntimeError) -> Data {
+    do { return try RuntimeCommandOutput.read(path == "-" ? "/dev/stdin" : path) } catch {
+        throw RuntimeError(.invalidArgument, "\(option) \(path): \(error)")
+    }
 }
 
 struct Pause: ParsableCommand {
@@ -322,8 +320,8 @@ struct List: ParsableCommand {
                 reports.map { [$0.id, String($0.pid), $0.status, $0.bundle, $0.created, $0.owner] }
             let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
             for row in rows {
-                print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset] + 3, withPad: " ", startingAt: 0) }
-                    .joined().trimmingCharacters(in: .whitespaces))
+                let cells = row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] + 3 - $0.element.count) }
+                print(String(cells.joined().reversed().drop { $0 == " " }.reversed()))
             }
         }
     }
@@ -350,8 +348,7 @@ struct Update: ParsableCommand {
         try perform { () throws in
             var r = Resources()
             if let resources {
-                let data = resources == "-" ? FileHandle.standardInput.readDataToEndOfFile()
-                    : ((try? Data(contentsOf: URL(fileURLWithPath: resources))) ?? Data())
+                let data = try readInput(resources, option: "--resources")
                 do { r = try JSONDecoder().decode(Resources.self, from: data) } catch {
                     throw RuntimeError(.invalidArgument, "--resources: not a linux.resources document: \(error)")
                 }
@@ -393,8 +390,8 @@ struct SpecCommand: ParsableCommand {
             }
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            do { try e.encode(Spec.example()).write(to: URL(fileURLWithPath: path)) } catch {
-                throw RuntimeError(.system, "writing \(path): \(error.localizedDescription)")
+            do { try RuntimeCommandOutput.write(path, e.encode(Spec.example())) } catch {
+                throw RuntimeError(.system, "writing \(path): \(error)")
             }
         }
     }
