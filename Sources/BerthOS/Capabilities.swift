@@ -19,11 +19,11 @@ public enum Capability {
     }
 
     /// The highest capability the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
-    public static var lastCap: Int {
+    public static let lastCap: Int = {
         if let text = try? FileSystem.readString("/proc/sys/kernel/cap_last_cap"),
            let n = Int(text.filter { !$0.isWhitespace }) {
             return n
         }
         return names.count - 1
-    }
+    }()
 }

@@ -80,7 +80,6 @@ struct ContainerPlan {
         if spec.domainname != nil && !namespaces.create.contains(.uts) {
             throw .invalid("domainname", "needs a new uts namespace")
         }
-        if process.terminal && process.caps == nil { /* nothing: caps are optional */ }
 
         if namespaces.create.contains(.user) {
             guard let u = linux.uidMappings, !u.isEmpty else { throw .invalid("linux.uidMappings", "required with a new user namespace") }

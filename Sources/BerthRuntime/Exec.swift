@@ -60,7 +60,10 @@ extension Runtime {
         c.console_socket = -1
         var consoleFD: Int32 = -1
         defer { if consoleFD >= 0 { close(consoleFD) } }
-        if settings.terminal {
+        let foreground = try ForegroundConsole(needed: settings.terminal && options.consoleSocket == nil && !options.detach)
+        if let foreground {
+            c.console_socket = foreground.childEnd
+        } else if settings.terminal {
             guard let socket = options.consoleSocket else {
                 throw RuntimeError(.invalidArgument, "a terminal was asked for (-t): a --console-socket is needed to hand it over")
             }
@@ -92,9 +95,7 @@ extension Runtime {
         }
         if let pidFile = options.pidFile { try writePidFile(pidFile, child.pid) }
         if options.detach { return nil }
-        berth_forward_signals(child.pid)
-        var st: Int32 = 0
-        _ = berth_waitpid(child.pid, &st, 0)
-        return berth_exit_code(st)
+        let waitStatus = foreground?.proxy(to: child.pid) ?? waitForeground(child.pid)
+        return berth_exit_code(waitStatus)
     }
 }

@@ -40,16 +40,18 @@ public struct Runtime {
         }
         // We wait for the process ourselves: orphans of a pid-namespace fork come back to us.
         _ = berth_set_subreaper()
-        let record = try launch(id: id, options, waitForStart: false)
-        berth_forward_signals(record.pid)
+        // Used only if the process asks for a terminal (launch decides, having read the spec).
+        let console = try ForegroundConsole(needed: options.consoleSocket == nil)
+        let record = try launch(id: id, options, waitForStart: false, consoleFD: console?.childEnd)
         runHooks(record.config.hooks?.poststart, state(of: record, .running), stage: "poststart", fatal: false)
-        var status: Int32 = 0
-        _ = berth_waitpid(record.pid, &status, 0)
+        let terminal = record.config.process?.terminal ?? false
+        let status = terminal ? console!.proxy(to: record.pid) : waitForeground(record.pid)
         try? delete(id: id, force: true)
         return berth_exit_code(status)
     }
 
-    private func launch(id: String, _ options: CreateOptions, waitForStart: Bool) throws(RuntimeError) -> ContainerRecord {
+    private func launch(id: String, _ options: CreateOptions, waitForStart: Bool,
+                        consoleFD: Int32? = nil) throws(RuntimeError) -> ContainerRecord {
         try ContainerStore.validate(id: id)
         let bundle = FileSystem.absolute(options.bundle)
         let spec = try loadSpec(bundle: bundle)
@@ -102,7 +104,9 @@ public struct Runtime {
             c.exec_fifo_fd = fd
         }
         c.console_socket = -1
-        if plan.process.terminal {
+        if plan.process.terminal, let consoleFD {
+            c.console_socket = consoleFD
+        } else if plan.process.terminal {
             guard let socket = options.consoleSocket else {
                 throw RuntimeError(.invalidArgument, "process.terminal is true: a --console-socket is needed to hand over the terminal")
             }

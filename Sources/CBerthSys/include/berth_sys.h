@@ -26,4 +26,11 @@ int berth_exit_code(int status);
 // ioctl(TIOCSWINSZ) on fd.
 int berth_set_winsize(int fd, unsigned short rows, unsigned short cols);
 
+
+
+// Foreground terminal for `run`/`exec` without a console socket (as `runc run` in a shell):
+// puts our stdin in raw mode when it is a terminal, copies stdin to the pty master and the
+// master to stdout, keeps the pty's size in step with ours (SIGWINCH), and returns when pid
+// has exited, with its wait status in *status. Restores the terminal before returning.
+int berth_tty_proxy(int master, pid_t pid, int *status);
 #endif
