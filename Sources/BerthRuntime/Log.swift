@@ -38,7 +38,8 @@ public enum Log {
             let object = ["level": level, "msg": message, "time": Runtime.timestamp()]
             line = ((try? e.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
         case .text:
-            line = "time=\"\(Runtime.timestamp())\" level=\(level) msg=\"\(message)\"\n"
+            let quoted = message.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+            line = "time=\"\(Runtime.timestamp())\" level=\(level) msg=\"\(quoted)\"\n"
         }
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
     }
@@ -61,4 +62,41 @@ public enum RuntimeCommandOutput {
     }
     public static func read(_ path: String) throws -> Data { try FileSystem.readData(path) }
     public static func write(_ path: String, _ data: Data) throws { try FileSystem.writeAtomically(path, data) }
+}
+
+/// JSON as Go's `json.MarshalIndent(v, "", "  ")` writes it (`"key": value`), which is what
+/// runc prints and what scripts grep for; Foundation's pretty printer writes `"key" : value`.
+public func goStyleIndent(_ compact: String) -> String {
+    var out = ""
+    var depth = 0
+    var inString = false
+    var escaped = false
+    var chars = Array(compact)
+    var i = 0
+    func newline() { out += "\n" + String(repeating: "  ", count: depth) }
+    while i < chars.count {
+        let c = chars[i]
+        if inString {
+            out.append(c)
+            if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+        } else {
+            switch c {
+            case "\"": inString = true; out.append(c)
+            case "{", "[":
+                // Empty containers stay on one line.
+                if i + 1 < chars.count, chars[i + 1] == (c == "{" ? "}" : "]") {
+                    out.append(c); out.append(chars[i + 1]); i += 1
+                } else {
+                    out.append(c); depth += 1; newline()
+                }
+            case "}", "]": depth -= 1; newline(); out.append(c)
+            case ",": out.append(c); newline()
+            case ":": out += ": "
+            default: out.append(c)
+            }
+        }
+        i += 1
+    }
+    chars.removeAll()
+    return out
 }

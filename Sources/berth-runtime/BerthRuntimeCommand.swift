@@ -30,8 +30,9 @@ struct GlobalOptions: ParsableArguments {
 /// Runs a command body, turning a RuntimeError into one error line and exit status 1.
 func perform<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as RuntimeError {
-        Log.error(error.message)
-        if Log.writesElsewhere { Log.printError(error.message) }
+        // A person gets one plain line on stderr; a log file (containerd's) gets a log record too.
+        if Log.writesElsewhere { Log.error(error.message) }
+        Log.printError(error.message)
         throw ExitCode(1)
     }
 }
@@ -389,8 +390,8 @@ struct SpecCommand: ParsableCommand {
                 throw RuntimeError(.conflict, "\(path) already exists; remove it first")
             }
             let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            do { try RuntimeCommandOutput.write(path, e.encode(Spec.example())) } catch {
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            do { try RuntimeCommandOutput.write(path, Data(goStyleIndent(String(decoding: e.encode(Spec.example()), as: UTF8.self)).utf8)) } catch {
                 throw RuntimeError(.system, "writing \(path): \(error)")
             }
         }
@@ -405,6 +406,8 @@ struct FeaturesCommand: ParsableCommand {
 
 func printJSON<T: Encodable>(_ value: T, pretty: Bool) {
     let e = JSONEncoder()
-    e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-    if let data = try? e.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    guard let data = try? e.encode(value) else { return }
+    let text = String(decoding: data, as: UTF8.self)
+    print(pretty ? goStyleIndent(text) : text)
 }
