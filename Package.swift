@@ -9,9 +9,7 @@ let package = Package(
     products: [
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
+    dependencies: [],
     targets: [
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CBerthSys"),
@@ -24,10 +22,7 @@ let package = Package(
         .target(name: "BerthCgroups", dependencies: ["BerthOCI", "CBerthSys"]),
         .target(name: "BerthSeccomp", dependencies: ["BerthOCI", "CSeccomp"]),
         .target(name: "BerthRuntime", dependencies: ["BerthOCI", "BerthOS", "BerthCgroups", "BerthSeccomp", "CBerthSys"]),
-        .executableTarget(name: "berth-runtime", dependencies: [
-            "BerthRuntime", "BerthOCI",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthOCI"]),
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),

@@ -39,9 +39,12 @@ public enum FileSystem {
         String(decoding: try readBytes(path), as: UTF8.self)
     }
 
-    /// Writes via a temporary file, fsync and rename, so a reader sees the old or the new
-    /// content and never a part of it.
-    public static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(SystemError) {
+    /// Writes via a temporary file and rename, so a reader (or a crashed writer) sees the old
+    /// or the new content and never a part of it. `durable` adds an fsync before the rename
+    /// for what must survive a power loss; a runtime's state describes live processes, which
+    /// do not survive one either.
+    public static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644,
+                                       durable: Bool = false) throws(SystemError) {
         let tmp = "\(path).tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("create \(tmp)") }
@@ -57,7 +60,7 @@ public enum FileSystem {
             }
             off += n
         }
-        if fsync(fd) != 0 {
+        if durable && fsync(fd) != 0 {
             let e = SystemError("fsync \(tmp)")
             close(fd); unlink(tmp)
             throw e

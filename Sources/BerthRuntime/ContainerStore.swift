@@ -4,6 +4,8 @@ import FoundationEssentials
 import Glibc
 
 /// What the runtime remembers about a container between commands, in `<root>/<id>/state.json`.
+/// Only what state, start, kill and delete need: those run several times per container, so
+/// the full config (for exec and update) is kept apart in `<root>/<id>/config.json`.
 struct ContainerRecord: Codable {
     var id: String
     var bundle: String
@@ -13,7 +15,12 @@ struct ContainerRecord: Codable {
     var startTime: UInt64
     var created: String
     var owner: String
-    var config: Spec
+    var ociVersion: String
+    var annotations: [String: String]?
+    var cgroupsPath: String?
+    var terminal: Bool
+    var poststart: [Hook]?
+    var poststop: [Hook]?
 }
 
 /// The state directory: one subdirectory per container. Every write is atomic.
@@ -43,13 +50,31 @@ struct ContainerStore {
     }
 
     func save(_ record: ContainerRecord) throws(RuntimeError) {
+        try write(record, to: directory(record.id) + "/state.json", id: record.id)
+    }
+
+    func saveConfig(_ json: Data, id: String) throws(RuntimeError) {
+        do { try FileSystem.writeAtomically(directory(id) + "/config.json", json, mode: 0o600) } catch {
+            throw RuntimeError(.system, "saving config of \(id): \(error)")
+        }
+    }
+
+    private func write(_ value: some Encodable, to path: String, id: String) throws(RuntimeError) {
         do {
-            let data = try JSONEncoder().encode(record)
-            try FileSystem.writeAtomically(directory(record.id) + "/state.json", data, mode: 0o600)
-        } catch let e as SystemError {
-            throw RuntimeError(.system, "saving state of \(record.id): \(e)")
+            let data = try JSONEncoder().encode(value)
+            try FileSystem.writeAtomically(path, data, mode: 0o600)
         } catch {
-            throw RuntimeError(.system, "saving state of \(record.id): \(error)")
+            throw RuntimeError(.system, "saving state of \(id): \(error)")
+        }
+    }
+
+    /// The config the container was created with (as updated since).
+    func config(_ id: String) throws(RuntimeError) -> Spec {
+        guard let data = try? FileSystem.readData(directory(id) + "/config.json") else {
+            throw RuntimeError(.notFound, "container \"\(id)\" does not exist")
+        }
+        do { return try JSONDecoder().decode(Spec.self, from: data) } catch {
+            throw RuntimeError(.system, "config of container \"\(id)\" is unreadable: \(error)")
         }
     }
 

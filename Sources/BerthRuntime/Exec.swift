@@ -18,8 +18,7 @@ extension Runtime {
     /// The process `exec` runs when given only arguments: the container's own settings
     /// (user, capabilities, rlimits, env) with those arguments, as runc does.
     public func defaultExecProcess(id: String) throws(RuntimeError) -> BerthOCI.Process {
-        let record = try store.load(id)
-        guard var p = record.config.process else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process") }
+        guard var p = try store.config(id).process else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process") }
         p.terminal = false
         p.consoleSize = nil
         return p
@@ -34,7 +33,8 @@ extension Runtime {
             throw RuntimeError(.invalidState, "cannot exec in a \(status.rawValue) container")
         }
         let settings = try ProcessSettings(options.process)
-        let namespaces = try NamespacePlan(record.config.linux?.namespaces)
+        let config = try store.config(id)
+        let namespaces = try NamespacePlan(config.linux?.namespaces)
         // Join every namespace the container has, by the init process's handles.
         var joins: [berth_join] = []
         defer { for j in joins { close(j.fd) } }
@@ -72,7 +72,7 @@ extension Runtime {
             c.console_socket = consoleFD
         }
         // The container's seccomp profile confines every process in it, exec'd ones too.
-        if let s = record.config.linux?.seccomp {
+        if let s = config.linux?.seccomp {
             do {
                 let filter = try SeccompCompiler.compile(s)
                 c.seccomp_filter = arena.bytes(filter.instructions)

@@ -9,8 +9,9 @@ import Glibc
 extension Runtime {
     /// Runs hooks in order; the first failure is thrown.
     func runHooksOrFail(_ hooks: [Hook]?, _ state: State, stage: String) throws(RuntimeError) {
+        guard let hooks, !hooks.isEmpty else { return }
         let input = Array(stateJSON(state).utf8)
-        for hook in hooks ?? [] {
+        for hook in hooks {
             let outcome: Command.Outcome
             do {
                 outcome = try Command.run(path: hook.path, argv: hook.args ?? [hook.path], env: hook.env ?? [],

@@ -43,9 +43,8 @@ public struct Runtime {
         // Used only if the process asks for a terminal (launch decides, having read the spec).
         let console = try ForegroundConsole(needed: options.consoleSocket == nil)
         let record = try launch(id: id, options, waitForStart: false, consoleFD: console?.childEnd)
-        runHooks(record.config.hooks?.poststart, state(of: record, .running), stage: "poststart", fatal: false)
-        let terminal = record.config.process?.terminal ?? false
-        let status = terminal ? console!.proxy(to: record.pid) : waitForeground(record.pid)
+        runHooks(record.poststart, state(of: record, .running), stage: "poststart", fatal: false)
+        let status = record.terminal ? console!.proxy(to: record.pid) : waitForeground(record.pid)
         try? delete(id: id, force: true)
         return berth_exit_code(status)
     }
@@ -54,7 +53,7 @@ public struct Runtime {
                         consoleFD: Int32? = nil) throws(RuntimeError) -> ContainerRecord {
         try ContainerStore.validate(id: id)
         let bundle = FileSystem.absolute(options.bundle)
-        let spec = try loadSpec(bundle: bundle)
+        let (spec, specBytes) = try loadSpec(bundle: bundle)
         let cgroup: any Cgroup
         do { cgroup = try Cgroups.open(cgroupsPath: spec.linux?.cgroupsPath, containerID: id) } catch {
             throw RuntimeError(.invalidArgument, "linux.cgroupsPath: \(error.message)")
@@ -125,7 +124,10 @@ public struct Runtime {
         let owner = String(getuid())
         let created = Self.timestamp()
         var record = ContainerRecord(id: id, bundle: bundle, rootfs: plan.rootfs, pid: 0, startTime: 0,
-                                     created: created, owner: owner, config: spec)
+                                     created: created, owner: owner, ociVersion: spec.ociVersion,
+                                     annotations: spec.annotations, cgroupsPath: spec.linux?.cgroupsPath,
+                                     terminal: plan.process.terminal, poststart: spec.hooks?.poststart,
+                                     poststop: spec.hooks?.poststop)
         let hooks = spec.hooks
         c.create_container_hooks = arena.array(cHooks(hooks?.createContainer, arena))
         c.n_create_container_hooks = Int32(hooks?.createContainer?.count ?? 0)
@@ -142,10 +144,13 @@ public struct Runtime {
         let creating = state(of: record, .creating)
         try runHooksOrFail(hooks?.prestart, creating, stage: "prestart")
         try runHooksOrFail(hooks?.createRuntime, creating, stage: "createRuntime")
-        guard berth_spawn_finish(&child, stateJSON(creating), stateJSON(state(of: record, .created)), &err) == 0 else {
+        let inContainerHooks = !(hooks?.createContainer ?? []).isEmpty || !(hooks?.startContainer ?? []).isEmpty
+        guard berth_spawn_finish(&child, inContainerHooks ? stateJSON(creating) : nil,
+                                 inContainerHooks ? stateJSON(state(of: record, .created)) : nil, &err) == 0 else {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
         record.startTime = ProcFS.stat(record.pid)?.startTime ?? 0
+        try store.saveConfig(specBytes, id: id)
         try store.save(record)
         if let pidFile = options.pidFile { try writePidFile(pidFile, record.pid) }
         succeeded = true
@@ -194,7 +199,7 @@ public struct Runtime {
             }
             throw RuntimeError(.system, "container \"\(id)\": \(text)")
         }
-        runHooks(record.config.hooks?.poststart, state(of: record, .running), stage: "poststart", fatal: false)
+        runHooks(record.poststart, state(of: record, .running), stage: "poststart", fatal: false)
     }
 
     // MARK: state
@@ -210,9 +215,9 @@ public struct Runtime {
 
     func report(_ record: ContainerRecord) -> StateReport {
         let status = self.status(of: record)
-        return StateReport(ociVersion: record.config.ociVersion, id: record.id, pid: status == .stopped ? 0 : record.pid,
+        return StateReport(ociVersion: record.ociVersion, id: record.id, pid: status == .stopped ? 0 : record.pid,
                            status: status.rawValue, bundle: record.bundle, rootfs: record.rootfs,
-                           created: record.created, owner: record.owner, annotations: record.config.annotations)
+                           created: record.created, owner: record.owner, annotations: record.annotations)
     }
 
     func status(of record: ContainerRecord) -> State.Status {
@@ -223,8 +228,8 @@ public struct Runtime {
     }
 
     func state(of record: ContainerRecord, _ status: State.Status) -> State {
-        State(ociVersion: record.config.ociVersion, id: record.id, status: status,
-              pid: record.pid > 0 ? record.pid : nil, bundle: record.bundle, annotations: record.config.annotations)
+        State(ociVersion: record.ociVersion, id: record.id, status: status,
+              pid: record.pid > 0 ? record.pid : nil, bundle: record.bundle, annotations: record.annotations)
     }
 
     // MARK: kill / delete
@@ -268,7 +273,7 @@ public struct Runtime {
         }
         if let cg { try? cg.destroy() }
         store.remove(id)
-        runHooks(record.config.hooks?.poststop, state(of: record, .stopped), stage: "poststop", fatal: false)
+        runHooks(record.poststop, state(of: record, .stopped), stage: "poststop", fatal: false)
     }
 
     private func killAndWait(_ record: ContainerRecord, _ cg: (any Cgroup)?) throws(RuntimeError) {
@@ -321,14 +326,18 @@ public struct Runtime {
     }
 
     public func update(id: String, resources: Resources) throws(RuntimeError) {
-        var record = try store.load(id)
+        let record = try store.load(id)
         guard status(of: record) != .stopped else { throw RuntimeError(.invalidState, "container \"\(id)\" is not running") }
         do { try openCgroup(record).apply(resources) } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError(.system, "linux.resources: \(error)")
         }
-        if record.config.linux == nil { record.config.linux = Linux() }
-        record.config.linux?.resources = resources
-        try store.save(record)
+        // Later updates and `exec` see the limits in force.
+        var config = try store.config(id)
+        if config.linux == nil { config.linux = Linux() }
+        config.linux?.resources = resources
+        do { try store.saveConfig(JSONEncoder().encode(config), id: id) } catch let e as RuntimeError { throw e } catch {
+            throw RuntimeError(.system, "saving config of \(id): \(error)")
+        }
     }
 
     // MARK: helpers
@@ -347,17 +356,18 @@ public struct Runtime {
     }
 
     func openCgroup(_ record: ContainerRecord) throws(RuntimeError) -> any Cgroup {
-        do { return try Cgroups.open(cgroupsPath: record.config.linux?.cgroupsPath, containerID: record.id) } catch {
+        do { return try Cgroups.open(cgroupsPath: record.cgroupsPath, containerID: record.id) } catch {
             throw RuntimeError(.system, "cgroup of \(record.id): \(error.message)")
         }
     }
 
-    func loadSpec(bundle: String) throws(RuntimeError) -> Spec {
+    /// The bundle's config.json, decoded, and its bytes (kept as the container's config).
+    func loadSpec(bundle: String) throws(RuntimeError) -> (Spec, Data) {
         let path = bundle + "/config.json"
         guard FileSystem.isDirectory(bundle) else { throw RuntimeError(.invalidArgument, "bundle \(bundle) is not a directory") }
         let data: Data
         do { data = try FileSystem.readData(path) } catch { throw RuntimeError(.invalidArgument, "cannot read \(path): \(error)") }
-        do { return try JSONDecoder().decode(Spec.self, from: data) } catch let e as DecodingError {
+        do { return (try JSONDecoder().decode(Spec.self, from: data), data) } catch let e as DecodingError {
             throw RuntimeError(.invalidArgument, "config.json: " + Self.describe(e))
         } catch {
             throw RuntimeError(.invalidArgument, "config.json: \(error)")
