@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product berth-runtime
+swift build -c release --static-swift-stdlib --product berth-runtime
 RT=$PWD/.build/release/berth-runtime
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 ROOT=$WORK/state

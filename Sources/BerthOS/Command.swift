@@ -13,42 +13,27 @@ public enum Command {
     /// `argv` is passed as is (argv[0] included), as execve and the runtime spec's hooks want.
     public static func run(path: String, argv: [String], env: [String], stdin: [UInt8] = [],
                            timeout: Double? = nil) throws(SystemError) -> Outcome {
-        var fds: [Int32] = [-1, -1]
-        guard berth_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-
-        let cargv = CStringArray(argv.isEmpty ? [path] : argv)
-        let envp = CStringArray(env)
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cargv.pointer, envp.pointer)
-        close(fds[0])
-        guard rc == 0 else {
-            close(fds[1])
-            throw SystemError("spawn \(path)", errno: rc)
-        }
-        // A hook need not read its stdin: ignore EPIPE (MSG_NOSIGNAL is not for pipes).
+        let (pid, input) = try spawn(path: path, argv: argv, env: env, pipeTo: 0)
+        // A hook need not read its stdin: ignore EPIPE while feeding it.
         let oldPipe = signal(SIGPIPE, SIG_IGN)
         var off = 0
         while off < stdin.count {
-            let n = stdin.withUnsafeBytes { write(fds[1], $0.baseAddress! + off, $0.count - off) }
+            let n = stdin.withUnsafeBytes { write(input, $0.baseAddress! + off, $0.count - off) }
             if n <= 0 { break }
             off += n
         }
-        close(fds[1])
+        close(input)
         signal(SIGPIPE, oldPipe)
 
         var status: Int32 = 0
         let deadline = timeout.map { monotonicSeconds() + $0 }
         while true {
-            let r = berthWaitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
+            let r = berth_waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
             if r == pid { break }
             if r < 0 { throw SystemError("waitpid \(path)") }
             if let d = deadline, monotonicSeconds() >= d {
                 kill(pid, SIGKILL)
-                _ = berthWaitpid(pid, &status, 0)
+                _ = berth_waitpid(pid, &status, 0)
                 return .timedOut
             }
             usleep(2000)
@@ -57,12 +42,43 @@ public enum Command {
         return .signaled(status & 0x7f)
     }
 
-    private static func berthWaitpid(_ pid: pid_t, _ status: inout Int32, _ options: Int32) -> pid_t {
+    /// Runs a program to completion and returns its standard output.
+    public static func output(path: String, argv: [String], env: [String] = []) throws(SystemError) -> [UInt8] {
+        let (pid, output) = try spawn(path: path, argv: argv, env: env, pipeTo: 1)
+        defer { close(output) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let r = waitpid(pid, &status, options)
-            if r < 0 && errno == EINTR { continue }
-            return r
+            let n = buf.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
         }
+        var status: Int32 = 0
+        _ = berth_waitpid(pid, &status, 0)
+        return out
+    }
+
+    /// posix_spawn with one end of a pipe as the child's fd `pipeTo` (0 or 1); returns the
+    /// pid and our end of the pipe.
+    private static func spawn(path: String, argv: [String], env: [String], pipeTo: Int32) throws(SystemError) -> (pid_t, Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard berth_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
+        let (theirs, ours) = pipeTo == 0 ? (fds[0], fds[1]) : (fds[1], fds[0])
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, theirs, pipeTo)
+        let cargv = CStringArray(argv.isEmpty ? [path] : argv)
+        let envp = CStringArray(env)
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, cargv.pointer, envp.pointer)
+        close(theirs)
+        guard rc == 0 else {
+            close(ours)
+            throw SystemError("spawn \(path)", errno: rc)
+        }
+        return (pid, ours)
     }
 }
 
@@ -87,35 +103,5 @@ public final class CStringArray {
     deinit {
         for i in 0..<count { free(pointer[i]) }
         pointer.deallocate()
-    }
-}
-
-extension Command {
-    /// Runs a program to completion and returns its standard output.
-    public static func output(path: String, argv: [String], env: [String] = []) throws(SystemError) -> [UInt8] {
-        var fds: [Int32] = [-1, -1]
-        guard berth_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        let cargv = CStringArray(argv)
-        let envp = CStringArray(env)
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cargv.pointer, envp.pointer)
-        close(fds[1])
-        defer { close(fds[0]) }
-        guard rc == 0 else { throw SystemError("spawn \(path)", errno: rc) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return out
     }
 }

@@ -56,7 +56,7 @@ struct ContainerPlan {
         ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
     ]
 
-    init(spec: Spec, bundle: String, cgroupViews: () throws(RuntimeError) -> [CgroupView]) throws(RuntimeError) {
+    init(spec: Spec, bundle: String, cgroupViews: [CgroupView]) throws(RuntimeError) {
         self.spec = spec
         self.bundle = bundle
         guard spec.ociVersion.hasPrefix("1.") else {
@@ -125,7 +125,7 @@ struct ContainerPlan {
         try planDevices(linux.devices ?? [])
     }
 
-    private mutating func planMounts(_ mounts: [Mount], cgroupViews: () throws(RuntimeError) -> [CgroupView]) throws(RuntimeError) {
+    private mutating func planMounts(_ mounts: [Mount], cgroupViews: [CgroupView]) throws(RuntimeError) {
         for (i, m) in mounts.enumerated() {
             let field = "mounts[\(i)]"
             guard m.destination.hasPrefix("/") else {
@@ -146,7 +146,7 @@ struct ContainerPlan {
                 steps.append(Step(source: source, destination: m.destination, fstype: nil,
                                   flags: o.flags | UInt(MS_BIND), propagation: o.propagation, isBind: true))
             } else if type == "cgroup" || type == "cgroup2" {
-                try planCgroupMount(m, options: o, views: cgroupViews())
+                try planCgroupMount(m, options: o, views: cgroupViews)
             } else {
                 guard !type.isEmpty else { throw .invalid("\(field).type", "is required for a non-bind mount") }
                 steps.append(Step(source: m.source ?? type, destination: m.destination, fstype: type,

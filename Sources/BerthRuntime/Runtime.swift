@@ -58,9 +58,7 @@ public struct Runtime {
         do { cgroup = try Cgroups.open(cgroupsPath: spec.linux?.cgroupsPath, containerID: id) } catch {
             throw RuntimeError(.invalidArgument, "linux.cgroupsPath: \(error.message)")
         }
-        let plan = try ContainerPlan(spec: spec, bundle: bundle) { () throws(RuntimeError) -> [CgroupView] in
-            cgroupViews(cgroup)
-        }
+        let plan = try ContainerPlan(spec: spec, bundle: bundle, cgroupViews: cgroupViews(cgroup))
 
         // From here on, everything made is undone if a later step fails.
         try store.claim(id)

@@ -773,6 +773,12 @@ static void set_err(char err[BERTH_ERR_MAX], const char *text, int e) {
     memcpy(err, m.buf, m.len + 1);
 }
 
+// The child's MSG_ERROR as one line: its text and, when it sent one, errno's meaning.
+static void error_from_msg(berth_msg *m, char err[BERTH_ERR_MAX]) {
+    m->text[BERTH_ERR_MAX - 1] = 0;
+    set_err(err, m->text, m->value);
+}
+
 static const berth_plan *current_plan;
 
 // struct clone_args up to `cgroup` (Linux 5.7), spelled out so older headers do not matter.
@@ -862,14 +868,7 @@ int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH
             }
             return 0;
         case MSG_ERROR: {
-            sbuf s = {.len = 0};
-            m.text[BERTH_ERR_MAX - 1] = 0;
-            sb_add(&s, m.text);
-            if (m.value) {
-                sb_add(&s, ": ");
-                sb_add(&s, strerror(m.value));
-            }
-            memcpy(err, s.buf, s.len + 1);
+            error_from_msg(&m, err);
             berth_spawn_abort(child);
             return -1;
         }
@@ -904,14 +903,7 @@ int berth_spawn_finish(berth_child *child, const char *creating_json, const char
         return 0;
     }
     if (r == 1 && m.type == MSG_ERROR) {
-        sbuf s = {.len = 0};
-        m.text[BERTH_ERR_MAX - 1] = 0;
-        sb_add(&s, m.text);
-        if (m.value) {
-            sb_add(&s, ": ");
-            sb_add(&s, strerror(m.value));
-        }
-        memcpy(err, s.buf, s.len + 1);
+        error_from_msg(&m, err);
     } else {
         set_err(err, "unexpected message from the container process", 0);
     }

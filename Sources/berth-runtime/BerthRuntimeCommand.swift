@@ -69,11 +69,7 @@ enum Main {
         var text = "berth-runtime: Berth's OCI runtime; runs OCI bundles with runc's command line.\n\n"
         text += "Usage: berth-runtime [global options] COMMAND [options] [arguments]\n\nCommands:\n"
         for c in commands { text += "  " + c.name + String(repeating: " ", count: 10 - c.name.count) + c.summary + "\n" }
-        text += "\nGlobal options:\n"
-        for f in Globals.specs {
-            let shown = f.names.map { $0.count == 1 ? "-\($0)" : "--\($0)" }.joined(separator: ", ") + (f.takesValue ? " value" : "")
-            text += "  " + shown + String(repeating: " ", count: max(2, 28 - shown.count)) + f.help + "\n"
-        }
+        text += "\nGlobal options:\n" + Globals.specs.map(\.helpLine).joined()
         return text + "\nRun 'berth-runtime COMMAND --help' for a command's options."
     }
 

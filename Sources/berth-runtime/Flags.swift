@@ -10,6 +10,12 @@ struct FlagSpec: Sendable {
     let takesValue: Bool
     let help: String
 
+    /// "  --bundle, -b value        path to the bundle", for help texts.
+    var helpLine: String {
+        let shown = names.map { $0.count == 1 ? "-\($0)" : "--\($0)" }.joined(separator: ", ") + (takesValue ? " value" : "")
+        return "  " + shown + String(repeating: " ", count: max(2, 28 - shown.count)) + help + "\n"
+    }
+
     static func value(_ names: String..., help: String) -> FlagSpec { FlagSpec(names: names, takesValue: true, help: help) }
     static func bool(_ names: String..., help: String) -> FlagSpec { FlagSpec(names: names, takesValue: false, help: help) }
 }
@@ -98,12 +104,7 @@ struct CommandSpec: Sendable {
     var helpText: String {
         var text = "Usage: berth-runtime [global options] \(name) \(usage)\n\n\(summary)\n"
         if !flags.isEmpty {
-            text += "\nOptions:\n"
-            for f in flags {
-                let names = f.names.map { $0.count == 1 ? "-\($0)" : "--\($0)" }.joined(separator: ", ")
-                let shown = names + (f.takesValue ? " value" : "")
-                text += "  " + shown + String(repeating: " ", count: max(2, 28 - shown.count)) + f.help + "\n"
-            }
+            text += "\nOptions:\n" + flags.map(\.helpLine).joined()
         }
         return text
     }

@@ -27,10 +27,10 @@ final class PlanValidationTests: XCTestCase {
     }
 
     func plan(_ s: Spec) throws -> ContainerPlan {
-        try ContainerPlan(spec: s, bundle: bundle) { () throws(RuntimeError) -> [CgroupView] in
-            [CgroupView(name: "memory", hostPath: "/sys/fs/cgroup/memory/x", aliases: []),
-             CgroupView(name: "cpu,cpuacct", hostPath: "/sys/fs/cgroup/cpu,cpuacct/x", aliases: ["cpu", "cpuacct"])]
-        }
+        try ContainerPlan(spec: s, bundle: bundle, cgroupViews: [
+            CgroupView(name: "memory", hostPath: "/sys/fs/cgroup/memory/x", aliases: []),
+            CgroupView(name: "cpu,cpuacct", hostPath: "/sys/fs/cgroup/cpu,cpuacct/x", aliases: ["cpu", "cpuacct"]),
+        ])
     }
 
     func assertInvalid(_ s: Spec, mentions text: String, file: StaticString = #filePath, line: UInt = #line) {
