@@ -12,6 +12,7 @@ extension Runtime {
         public var pidFile: String?
         public var consoleSocket: String?
         public var preserveFDs = 0
+        public var preservePlaceholders: UInt64 = 0
         public init(process: BerthOCI.Process) { self.process = process }
     }
 
@@ -57,6 +58,7 @@ extension Runtime {
         c.exec_fifo_fd = -1
         c.stdio_fds = (-1, -1, -1)
         c.preserve_fds = Int32(options.preserveFDs)
+        c.preserve_placeholders = options.preservePlaceholders
         c.console_socket = -1
         var consoleFD: Int32 = -1
         defer { if consoleFD >= 0 { close(consoleFD) } }

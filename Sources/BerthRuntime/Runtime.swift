@@ -19,6 +19,8 @@ public struct Runtime {
         public var pidFile: String?
         public var consoleSocket: String?
         public var preserveFDs: Int = 0
+        /// From `reservePreservedFDs`: which of them the caller left closed.
+        public var preservePlaceholders: UInt64 = 0
         public var noPivot = false
         public init(bundle: String) { self.bundle = bundle }
     }
@@ -87,6 +89,7 @@ public struct Runtime {
         plan.fill(&c, arena: arena)
         c.no_pivot = options.noPivot ? 1 : 0
         c.preserve_fds = Int32(options.preserveFDs)
+        c.preserve_placeholders = options.preservePlaceholders
         c.stdio_fds = (-1, -1, -1)
         c.exec_fifo_fd = -1
         if waitForStart {
@@ -339,6 +342,24 @@ public struct Runtime {
     }
 
     // MARK: helpers
+
+    /// `--preserve-fds N` hands the caller's fds 3..3+N-1 to the container. Those the caller did
+    /// not open must not be taken by the runtime's own files and leak in: each gets a
+    /// close-on-exec placeholder, to be called before anything else opens a file. Returns
+    /// the placeholders' bits (bit i: fd 3+i).
+    public static func reservePreservedFDs(_ count: Int) -> UInt64 {
+        var mask: UInt64 = 0
+        for fd in 3..<(3 + Int32(min(max(count, 0), 64))) where fcntl(fd, F_GETFD) < 0 {
+            let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if placeholder != fd && placeholder >= 0 {
+                _ = dup2(placeholder, fd)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                close(placeholder)
+            }
+            mask |= 1 << UInt64(fd - 3)
+        }
+        return mask
+    }
 
     /// Tells the child how to join its cgroup (see berth_spawn.h); returns the fd to close.
     func fillCgroupJoin(_ c: inout berth_plan, _ cgroup: any Cgroup, arena: Arena) -> Int32 {

@@ -431,6 +431,12 @@ static void setup_rootfs(const berth_plan *p) {
     if (mount(NULL, "/", NULL, prop, NULL) != 0) die(errno, "setting rootfs propagation", NULL, NULL);
     // The new root must itself be a mount point for pivot_root.
     if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die(errno, "bind mounting rootfs ", p->rootfs, NULL);
+    if (prop & MS_SHARED) {
+        // pivot_root refuses a new root whose parent mount is shared: make this bind private
+        // and stack the real root on it. The requested sharing is applied after the pivot.
+        if (mount(NULL, p->rootfs, NULL, MS_PRIVATE, NULL) != 0) die(errno, "making rootfs private ", p->rootfs, NULL);
+        if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die(errno, "bind mounting rootfs ", p->rootfs, NULL);
+    }
     int rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die(errno, "opening rootfs ", p->rootfs, NULL);
     for (int i = 0; i < p->n_mounts; i++) do_mount(rootfd, &p->mounts[i]);
@@ -681,6 +687,8 @@ static void child_main(const berth_plan *p, int direct) {
         setup_rootfs(p);
         run_hooks(p->create_container_hooks, p->n_create_container_hooks, state_creating, "createContainer");
         pivot(p);
+        if (p->rootfs_propagation & MS_SHARED && mount(NULL, "/", NULL, p->rootfs_propagation, NULL) != 0)
+            die(errno, "setting the propagation of /", NULL, NULL);
         for (int i = 0; i < p->n_sysctls; i++) apply_sysctl(&p->sysctls[i]);
         for (int i = 0; i < p->n_masked; i++) mask_path(p->masked_paths[i]);
         for (int i = 0; i < p->n_readonly; i++) readonly_path(p->readonly_paths[i]);
@@ -702,7 +710,9 @@ static void child_main(const berth_plan *p, int direct) {
     if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
         for (int fd = (int)first; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    for (int fd = 3; fd < (int)first; fd++) fcntl(fd, F_SETFD, 0);
+    // Preserved fds the caller did not open hold close-on-exec placeholders: they stay closed.
+    for (int fd = 3; fd < (int)first; fd++)
+        if (fd - 3 >= 64 || !(p->preserve_placeholders & (1ULL << (fd - 3)))) fcntl(fd, F_SETFD, 0);
     fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
     if (p->exec_fifo_fd >= 0) fcntl(p->exec_fifo_fd, F_SETFD, FD_CLOEXEC);
 

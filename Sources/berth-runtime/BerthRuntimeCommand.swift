@@ -44,7 +44,10 @@ enum Main {
                 print(command.helpText)
                 return 0
             }
+            // Before any file is opened here (the log, state): see reservePreservedFDs.
+            let placeholders = Runtime.reservePreservedFDs(try flags.int("preserve-fds") ?? 0)
             var globals = Globals()
+            globals.preservePlaceholders = placeholders
             globals.root = flags.string("root") ?? globals.root
             globals.log = flags.string("log")
             globals.logFormat = flags.string("log-format") ?? globals.logFormat
@@ -82,11 +85,12 @@ enum Main {
         .bool("no-new-keyring", help: "accepted for runc compatibility"),
     ]
 
-    static func createOptions(_ f: ParsedFlags) throws(UsageError) -> Runtime.CreateOptions {
+    static func createOptions(_ f: ParsedFlags, _ g: Globals) throws(UsageError) -> Runtime.CreateOptions {
         var o = Runtime.CreateOptions(bundle: f.string("bundle") ?? ".")
         o.pidFile = f.string("pid-file")
         o.consoleSocket = f.string("console-socket")
         o.preserveFDs = try f.int("preserve-fds") ?? 0
+        o.preservePlaceholders = g.preservePlaceholders
         o.noPivot = f.bool("no-pivot")
         return o
     }
@@ -95,7 +99,7 @@ enum Main {
         CommandSpec(name: "create", usage: "[options] <container-id>", summary: "create a container; its process waits for start",
                     flags: createFlags) { f, g in
             let id = try f.exactly("container-id")[0]
-            try Runtime(root: g.root).create(id: id, createOptions(f))
+            try Runtime(root: g.root).create(id: id, createOptions(f, g))
             return 0
         },
         CommandSpec(name: "start", usage: "<container-id>", summary: "start the process of a created container", flags: []) { f, g in
@@ -105,7 +109,7 @@ enum Main {
         CommandSpec(name: "run", usage: "[options] <container-id>", summary: "create and start a container, and wait for it unless detached",
                     flags: createFlags + [.bool("detach", "d", help: "do not wait for the container's process")]) { f, g in
             let id = try f.exactly("container-id")[0]
-            return try Runtime(root: g.root).run(id: id, createOptions(f), detach: f.bool("detach"))
+            return try Runtime(root: g.root).run(id: id, createOptions(f, g), detach: f.bool("detach"))
         },
         CommandSpec(name: "state", usage: "<container-id>", summary: "print the state of a container as JSON", flags: []) { f, g in
             printJSON(try Runtime(root: g.root).state(id: f.exactly("container-id")[0]), pretty: true)
@@ -152,6 +156,7 @@ enum Main {
             options.pidFile = f.string("pid-file")
             options.consoleSocket = f.string("console-socket")
             options.preserveFDs = try f.int("preserve-fds") ?? 0
+            options.preservePlaceholders = g.preservePlaceholders
             return try runtime.exec(id: id, options) ?? 0
         },
         CommandSpec(name: "ps", usage: "[options] <container-id> [ps options]", summary: "list the processes of a container",

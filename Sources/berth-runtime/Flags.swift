@@ -116,6 +116,7 @@ struct Globals: Sendable {
     var log: String?
     var logFormat = "text"
     var debug = false
+    var preservePlaceholders: UInt64 = 0
 
     static let specs: [FlagSpec] = [
         .value("root", help: "directory for container state (default /run/berth-runtime)"),

@@ -108,6 +108,7 @@ typedef struct {
     const void *seccomp_filter; size_t seccomp_len;   // struct sock_filter array, or NULL
     unsigned int seccomp_flags;
     int preserve_fds;           // fds 3 .. 3+n-1 stay open across exec
+    uint64_t preserve_placeholders;  // bit i: fd 3+i was not open in the caller (holds a placeholder)
     int setsid;
 
     // --- hooks run inside the container (runtime-spec createContainer / startContainer) ---
