@@ -9,7 +9,9 @@ let package = Package(
     products: [
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
     ],
-    dependencies: [],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+    ],
     targets: [
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CBerthSys"),
@@ -23,10 +25,26 @@ let package = Package(
         .target(name: "BerthSeccomp", dependencies: ["BerthOCI", "CSeccomp"]),
         .target(name: "BerthRuntime", dependencies: ["BerthOCI", "BerthOS", "BerthCgroups", "BerthSeccomp", "CBerthSys"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthOCI"]),
+        // libarchive from Debian (libarchive-dev) reads and writes layer tars.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // Images: content-addressed store in OCI layout, layer unpacking, archives.
+        .target(name: "BerthImages", dependencies: ["BerthOCI", "BerthOS", "CArchive"]),
+        // The Docker Engine API over HTTP: a thin translation onto the engine.
+        .target(name: "BerthAPI", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "berthd", dependencies: ["BerthAPI"]),
+        // The per-container monitor (like conmon): holds stdio, writes the log, reaps, records
+        // the exit code. C, single-threaded and small: one runs per container.
+        .executableTarget(name: "berth-monitor"),
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
+        .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
+        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]

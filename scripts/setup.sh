@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(
   libseccomp-dev   # BerthSeccomp compiles seccomp profiles with libseccomp
+  libarchive-dev   # BerthImages reads and writes layer tars with libarchive
   busybox-static   # the built-in default image/bundle, and the test rootfs
   jq               # scripts/mkbundle.sh
   iproute2         # tests: network namespaces

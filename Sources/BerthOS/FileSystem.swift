@@ -107,8 +107,13 @@ public enum FileSystem {
             let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "/"
             base = cwd + "/" + path
         }
+        return clean(base)
+    }
+
+    /// An absolute path with `.` and `..` folded lexically (`..` stops at `/`).
+    public static func clean(_ path: String) -> String {
         var parts: [Substring] = []
-        for part in base.split(separator: "/") {
+        for part in path.split(separator: "/") {
             if part == "." { continue }
             if part == ".." { _ = parts.popLast(); continue }
             parts.append(part)

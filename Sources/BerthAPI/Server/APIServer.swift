@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The Docker API server: listeners, connections, orderly shutdown.
+///
+/// Each connection's pipeline is the HTTP/1.1 request decoder (created with
+/// `.forwardBytes`, so a hijack keeps what the client sent past the request), the response
+/// encoder and `HTTPConnectionHandler`; connections allow remote half-closure so a client that
+/// closes stdin on a hijacked stream still reads the output.
+public final class APIServer: Sendable {
+    public struct Configuration: Sendable {
+        /// Sent as `Docker-Experimental`.
+        public var experimental = false
+        /// How long `shutdown()` lets requests in flight finish before closing their connections.
+        public var shutdownGracePeriod: Duration = .seconds(3)
+
+        public init() {}
+    }
+
+    private struct Listener {
+        let address: ListenAddress
+        let channel: any Channel
+        /// The socket file and its inode, removed at shutdown if it is still ours.
+        let socketFile: (path: String, inode: ino_t)?
+    }
+
+    private struct State {
+        var listeners: [Listener] = []
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+    }
+
+    private let responder: Responder
+    private let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let state = Mutex(State())
+
+    public init(
+        router: Router, configuration: Configuration = Configuration(), log: APILog = .discard,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.responder = Responder(router: router, log: log, experimental: configuration.experimental)
+        self.configuration = configuration
+        self.group = group
+    }
+
+    private var log: APILog { responder.log }
+
+    /// Starts serving on `address` and returns it as bound (a TCP port 0 becomes the real one).
+    /// A unix socket gets `access` (0660, group `berth` if that group exists by default); its
+    /// parent directory is created and a stale socket replaced, but never one that still answers.
+    @discardableResult
+    public func listen(_ address: ListenAddress, access: UnixSocketAccess = UnixSocketAccess()) async throws -> ListenAddress {
+        let bootstrap = makeBootstrap()
+        switch address {
+        case .unix(let path):
+            try UnixSocketFile.prepare(path)
+            // No moment with a world-connectable socket: bind with a closed umask, then open up.
+            let previous = umask(0o777)
+            let channel: any Channel
+            do {
+                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+            } catch {
+                umask(previous)
+                throw ListenAddressError("cannot listen on \(path): \(error)")
+            }
+            umask(previous)
+            var st = stat()
+            do {
+                try UnixSocketFile.applyAccess(path, access)
+                guard lstat(path, &st) == 0 else { throw ListenAddressError("stat \(path): \(errnoText())") }
+            } catch {
+                try? await channel.close()
+                unlink(path)
+                throw error
+            }
+            state.withLock { $0.listeners.append(Listener(address: address, channel: channel, socketFile: (path, st.st_ino))) }
+            log.info("API listen on \(path)")
+            return address
+        case .tcp(let host, let port):
+            let channel: any Channel
+            do {
+                channel = try await bootstrap.bind(host: host, port: port).get()
+            } catch {
+                throw ListenAddressError("cannot listen on \(address): \(error)")
+            }
+            let bound = ListenAddress.tcp(host: host, port: channel.localAddress?.port ?? port)
+            state.withLock { $0.listeners.append(Listener(address: bound, channel: channel, socketFile: nil)) }
+            log.info("API listen on \(bound)")
+            return bound
+        }
+    }
+
+    /// The addresses being served.
+    public var addresses: [ListenAddress] { state.withLock { $0.listeners.map(\.address) } }
+
+    /// Stops accepting, closes the listeners and removes their socket files, lets requests in
+    /// flight finish (streams and hijacked connections are cancelled), then closes what is left
+    /// after the grace period.
+    public func shutdown() async {
+        let listeners = state.withLock { state in
+            state.shuttingDown = true
+            defer { state.listeners = [] }
+            return state.listeners
+        }
+        for listener in listeners {
+            try? await listener.channel.close()
+            if let (path, inode) = listener.socketFile {
+                var st = stat()
+                if lstat(path, &st) == 0, st.st_ino == inode { unlink(path) }
+            }
+        }
+        for connection in state.withLock({ Array($0.connections.values) }) {
+            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
+        while ContinuousClock.now < deadline, !state.withLock({ $0.connections.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for connection in state.withLock({ Array($0.connections.values) }) {
+            try? await connection.close()
+        }
+    }
+
+    private func makeBootstrap() -> ServerBootstrap {
+        let responder = self.responder
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [weak self] channel in
+                guard let self, self.track(channel) else {
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    let encoder = HTTPResponseEncoder()
+                    let handler = HTTPConnectionHandler(responder: responder, decoder: decoder, encoder: encoder)
+                    try channel.pipeline.syncOperations.addHandlers([decoder, encoder, handler])
+                }
+            }
+    }
+
+    /// Registers a new connection for shutdown; false once shutting down.
+    private func track(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let accepted = state.withLock { state in
+            guard !state.shuttingDown else { return false }
+            state.connections[id] = channel
+            return true
+        }
+        if accepted {
+            channel.closeFuture.whenComplete { [weak self] _ in
+                _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
+            }
+        }
+        return accepted
+    }
+}

@@ -1,0 +1,420 @@
+import BerthOCI
+import BerthOS
+import FoundationEssentials
+import Glibc
+import Synchronization
+
+/// BerthImages: the local image store of the daemon.
+///
+/// It owns, under one root directory:
+///
+///     content/              OCI image layout: every manifest, config and layer blob (ContentStore)
+///     repositories.json     tags → manifest digests and the image records (written atomically)
+///     layers/ containers/   unpacked layers and per-container overlay directories (Snapshotter)
+///
+/// It knows nothing of containers beyond the IDs and "in use" sets its callers hand it, and
+/// nothing of networks or HTTP; it must not import the engine or the API. Every method blocks
+/// on disk I/O: call it from a thread that may block, not from an event loop.
+/// Errors are always `ImageError`.
+public final class ImageStore: Sendable {
+    public let root: String
+    public let content: ContentStore
+    public let snapshots: Snapshotter
+    let state: Mutex<Repositories>
+    private var repositoriesPath: String { root + "/repositories.json" }
+
+    public init(root: String) throws {
+        let root = FileSystem.absolute(root)
+        self.root = root
+        try os { () throws(SystemError) in try FileSystem.makeDirectories(root, mode: 0o700) }
+        content = try ContentStore(root: root + "/content")
+        snapshots = try Snapshotter(root: root)
+        let path = root + "/repositories.json"
+        if FileSystem.exists(path) {
+            let bytes = try os { () throws(SystemError) in try FileSystem.readBytes(path) }
+            state = Mutex(try JSON.decode(Repositories.self, from: bytes, what: path))
+        } else {
+            state = Mutex(Repositories())
+        }
+    }
+
+    // MARK: Persistent state
+
+    /// What repositories.json holds.
+    struct Repositories: Codable, Sendable {
+        var version = 1
+        /// Image records by manifest digest.
+        var images: [String: ImageRecord] = [:]
+        /// Fully qualified `name:tag` → manifest digest.
+        var tags: [String: Digest] = [:]
+
+        func tags(of manifest: Digest) -> [Reference] {
+            tags.filter { $0.value == manifest }.keys.sorted().compactMap { try? Reference(parsing: $0) }
+        }
+    }
+
+    /// One image as stored: its manifest and what listing needs without reading blobs.
+    public struct ImageRecord: Codable, Sendable, Hashable {
+        /// The config digest, which Docker shows as the image ID.
+        public var id: Digest
+        public var manifest: Descriptor
+        public var diffIDs: [Digest]
+        public var created: String?
+        /// Sum of the layer blobs' sizes.
+        public var size: Int64
+        /// `name@sha256:…` references known from a registry.
+        public var repoDigests: [String]
+    }
+
+    /// Applies `change` to a copy of the state, writes it durably, then publishes it; a failed
+    /// write leaves both the file and the memory as they were.
+    func commit<T: Sendable>(_ change: (inout Repositories) throws -> T) throws -> T {
+        try state.withLock { (current: inout Repositories) throws -> T in
+            var next = current
+            let result = try change(&next)
+            let bytes = try JSON.encode(next)
+            try os { () throws(SystemError) in try FileSystem.writeAtomically(repositoriesPath, bytes, durable: true) }
+            current = next
+            // The layout's index.json mirrors the tags, so tools that read OCI layouts see them.
+            try? content.writeIndex(Self.layoutIndex(next))
+            return result
+        }
+    }
+
+    private static func layoutIndex(_ r: Repositories) -> ImageIndex {
+        var manifests: [Descriptor] = []
+        for record in r.images.values.sorted(by: { $0.manifest.digest < $1.manifest.digest }) {
+            let refs = r.tags(of: record.manifest.digest)
+            if refs.isEmpty { manifests.append(record.manifest) }
+            for ref in refs {
+                var d = record.manifest
+                d.annotations = [AnnotationKey.containerdImageName: ref.description, AnnotationKey.refName: ref.tag ?? ""]
+                manifests.append(d)
+            }
+        }
+        return ImageIndex(mediaType: MediaType.imageIndex, manifests: manifests)
+    }
+
+    var snapshot: Repositories { state.withLock { $0 } }
+
+    // MARK: Looking up
+
+    /// An image with its decoded config and the references that name it.
+    public struct Image: Sendable, Hashable {
+        public var id: Digest
+        public var manifest: Descriptor
+        public var config: ImageConfig
+        public var repoTags: [Reference]
+        public var repoDigests: [Reference]
+        public var size: Int64
+        public var diffIDs: [Digest] { config.rootfs.diffIDs }
+        /// Unix seconds from the config's `created`, nil when absent or unreadable.
+        public var created: Int64? { config.created.flatMap(RFC3339.parse) }
+    }
+
+    enum Match { case reference(Reference), id }
+
+    /// Resolves as Docker's daemon does: a full ID (`sha256:<hex>` or 64 hex digits); else a
+    /// reference (`busybox` means `busybox:latest`; `name@sha256:…` a manifest digest); else an
+    /// unambiguous prefix of an ID, with or without `sha256:`.
+    func resolve(_ input: String, in r: Repositories) throws -> (record: ImageRecord, match: Match) {
+        let notFound = ImageError.notFound("No such image: \(input)")
+        if let d = try? Digest(input) {
+            if let rec = r.images.values.sorted(by: { $0.manifest.digest < $1.manifest.digest }).first(where: { $0.id == d }) {
+                return (rec, .id)
+            }
+            throw notFound
+        }
+        if Reference.isFullHexID(input) {
+            if let rec = r.images.values.first(where: { $0.id.hex == input }) { return (rec, .id) }
+            throw notFound
+        }
+        let parsed: Reference
+        do { parsed = try Reference(parsing: input) } catch {
+            if let rec = try searchID(input, in: r) { return (rec, .id) }
+            throw error
+        }
+        let ref = parsed.withDefaultTag()
+        if let digest = ref.digest {
+            if let rec = r.images[digest.string] { return (rec, .reference(ref)) }
+        } else if let m = r.tags[ref.description], let rec = r.images[m.string] {
+            return (rec, .reference(ref))
+        }
+        if let rec = try searchID(input, in: r) { return (rec, .id) }
+        throw notFound
+    }
+
+    private func searchID(_ input: String, in r: Repositories) throws -> ImageRecord? {
+        let hex = input.hasPrefix("sha256:") ? String(input.dropFirst(7)) : input
+        guard Reference.isLowerHex(hex) else { return nil }
+        let matches = r.images.values.filter { $0.id.hex.hasPrefix(hex) }
+        let ids = Set(matches.map(\.id))
+        if ids.count > 1 { throw ImageError.notFound("No such image: \(input) (the ID prefix matches \(ids.count) images)") }
+        return matches.min { $0.manifest.digest < $1.manifest.digest }
+    }
+
+    /// The image a reference, ID or ID prefix names.
+    public func image(_ refOrID: String) throws -> Image {
+        let r = snapshot
+        let (rec, _) = try resolve(refOrID, in: r)
+        return try image(rec, r)
+    }
+
+    private func image(_ rec: ImageRecord, _ r: Repositories) throws -> Image {
+        let config = try JSON.decode(ImageConfig.self, from: try content.read(rec.id), what: "image config \(rec.id)")
+        return Image(id: rec.id, manifest: rec.manifest, config: config, repoTags: r.tags(of: rec.manifest.digest),
+                     repoDigests: rec.repoDigests.compactMap { try? Reference(parsing: $0) }, size: rec.size)
+    }
+
+    /// The manifest of an image.
+    public func manifest(of image: Image) throws -> ImageManifest {
+        try JSON.decode(ImageManifest.self, from: try content.read(image.manifest.digest), what: "manifest \(image.manifest.digest)")
+    }
+
+    /// A row of `docker images`.
+    public struct Summary: Sendable, Hashable {
+        public var id: Digest
+        public var manifestDigest: Digest
+        /// Familiar forms: `busybox:latest`.
+        public var repoTags: [String]
+        public var repoDigests: [String]
+        /// Unix seconds.
+        public var created: Int64
+        public var size: Int64
+        public var labels: [String: String]
+    }
+
+    /// Every image, newest first.
+    public func list() throws -> [Summary] {
+        let r = snapshot
+        var out: [Summary] = []
+        for rec in r.images.values {
+            let config = try? JSON.decode(ImageConfig.self, from: try content.read(rec.id), what: "config")
+            out.append(Summary(id: rec.id, manifestDigest: rec.manifest.digest,
+                               repoTags: r.tags(of: rec.manifest.digest).map(\.familiarString),
+                               repoDigests: rec.repoDigests.compactMap { try? Reference(parsing: $0).familiarString },
+                               created: rec.created.flatMap(RFC3339.parse) ?? 0, size: rec.size,
+                               labels: config?.config?.labels ?? [:]))
+        }
+        return out.sorted { ($0.created, $0.id.hex) > ($1.created, $1.id.hex) }
+    }
+
+    // MARK: Tags
+
+    /// Points `target` (`name[:tag]`, default tag `latest`) at the image `source` names,
+    /// moving it from any image it named before.
+    public func tag(_ source: String, as target: String) throws {
+        let ref = try Reference(parsing: target)
+        guard ref.digest == nil else { throw ImageError.invalid("refusing to create a tag with a digest reference") }
+        try commit { r in
+            let (rec, _) = try resolve(source, in: r)
+            r.tags[ref.withDefaultTag().description] = rec.manifest.digest
+        }
+    }
+
+    /// Removes one tag (or repo digest); the image stays, untagged if it was the last.
+    public func untag(_ reference: String) throws {
+        let ref = try Reference(parsing: reference).withDefaultTag()
+        try commit { r in
+            if ref.tag == nil, let d = ref.digest {
+                guard var rec = r.images[d.string], let i = rec.repoDigests.firstIndex(of: ref.description) else {
+                    throw ImageError.notFound("No such image: \(reference)")
+                }
+                rec.repoDigests.remove(at: i)
+                r.images[d.string] = rec
+            } else if r.tags.removeValue(forKey: ref.tagged(ref.tag!).description) == nil {
+                throw ImageError.notFound("No such image: \(reference)")
+            }
+        }
+    }
+
+    /// Records that a registry knows this image as `name@digest` (after a pull or push).
+    public func addRepoDigest(_ reference: Reference, to image: Image) throws {
+        let key = reference.digested(image.manifest.digest).description
+        try commit { r in
+            guard var rec = r.images[image.manifest.digest.string] else {
+                throw ImageError.notFound("No such image: \(image.id)")
+            }
+            if !rec.repoDigests.contains(key) { rec.repoDigests.append(key) }
+            r.images[image.manifest.digest.string] = rec
+        }
+    }
+
+    // MARK: Deleting
+
+    public enum DeleteResult: Sendable, Hashable {
+        case untagged(String)
+        case deleted(Digest)
+    }
+
+    /// `docker rmi`: by reference, removes that tag and deletes the image only when it was the
+    /// last one; by ID, removes all its tags and the image. Refuses without `force` when the
+    /// image is in `inUse` (IDs of images containers use) or, by ID, tagged in several
+    /// repositories. Unreferenced blobs and layers are collected afterwards.
+    @discardableResult
+    public func delete(_ refOrID: String, force: Bool = false, inUse: Set<Digest> = []) throws -> [DeleteResult] {
+        let results: [DeleteResult] = try commit { r in
+            let (rec, match) = try resolve(refOrID, in: r)
+            let tags = r.tags(of: rec.manifest.digest)
+            let short = rec.id.shortHex
+            var out: [DeleteResult] = []
+            switch match {
+            case .reference(let ref) where ref.digest == nil:
+                if tags.count > 1 || !rec.repoDigests.isEmpty {
+                    r.tags.removeValue(forKey: ref.description)
+                    return [.untagged(ref.familiarString)]
+                }
+                if inUse.contains(rec.id) && !force {
+                    throw ImageError.conflict("conflict: unable to remove repository reference \"\(refOrID)\" (must force) - container is using its referenced image \(short)")
+                }
+            case .reference(let ref):
+                let digestRef = ref.digested(rec.manifest.digest)
+                if let i = rec.repoDigests.firstIndex(of: digestRef.description), tags.count + rec.repoDigests.count > 1 {
+                    r.images[rec.manifest.digest.string]?.repoDigests.remove(at: i)
+                    return [.untagged(digestRef.familiarString)]
+                }
+                if inUse.contains(rec.id) && !force {
+                    throw ImageError.conflict("conflict: unable to remove repository reference \"\(refOrID)\" (must force) - container is using its referenced image \(short)")
+                }
+            case .id:
+                if Set(tags.map(\.name)).count > 1 && !force {
+                    throw ImageError.conflict("conflict: unable to delete \(short) (must be forced) - image is referenced in multiple repositories")
+                }
+                if inUse.contains(rec.id) && !force {
+                    throw ImageError.conflict("conflict: unable to delete \(short) (must be forced) - image is being used by a container")
+                }
+            }
+            // Delete every record of this ID (the same config under several manifests).
+            for (key, other) in r.images where other.id == rec.id {
+                for t in r.tags(of: other.manifest.digest) {
+                    r.tags.removeValue(forKey: t.description)
+                    out.append(.untagged(t.familiarString))
+                }
+                for d in other.repoDigests {
+                    out.append(.untagged((try? Reference(parsing: d).familiarString) ?? d))
+                }
+                r.images.removeValue(forKey: key)
+            }
+            out.append(.deleted(rec.id))
+            return out
+        }
+        try collectGarbage()
+        return results
+    }
+
+    /// Removes blobs no image references and unpacked layers no image or container uses.
+    @discardableResult
+    public func collectGarbage() throws -> ContentStore.CollectionResult {
+        let r = snapshot
+        let result = try content.collectGarbage(roots: Set(r.images.values.map(\.manifest.digest)))
+        try snapshots.prune(keeping: Set(r.images.values.flatMap(\.diffIDs)))
+        return result
+    }
+
+    // MARK: Containers
+
+    /// Unpacks the image's layers that are not unpacked yet (checking each DiffID) and
+    /// prepares the container's overlay directories; returns the mount for the caller to do.
+    public func prepareRootfs(container id: String, image refOrID: String, target: String? = nil) throws -> OverlayMount {
+        let img = try image(refOrID)
+        let manifest = try manifest(of: img)
+        guard manifest.layers.count == img.diffIDs.count else {
+            throw ImageError.state("image \(img.id.shortHex): \(manifest.layers.count) layers but \(img.diffIDs.count) DiffIDs")
+        }
+        for (layer, diffID) in zip(manifest.layers, img.diffIDs) where !snapshots.hasLayer(diffID) {
+            let fd = try content.open(layer.digest)
+            defer { close(fd) }
+            try snapshots.unpackLayer(diffID, from: fd)
+        }
+        return try snapshots.prepare(container: id, layers: img.diffIDs, target: target)
+    }
+
+    // MARK: Registering
+
+    /// A verified image waiting to be registered with its tags.
+    struct Pending {
+        var record: ImageRecord
+        var tags: [Reference]
+    }
+
+    /// Registers verified images and moves their tags in one durable write.
+    func register(_ images: [Pending]) throws {
+        try commit { r in
+            for p in images {
+                let key = p.record.manifest.digest.string
+                var rec = p.record
+                if let old = r.images[key] { rec.repoDigests = Array(Set(old.repoDigests + rec.repoDigests)).sorted() }
+                r.images[key] = rec
+                for t in p.tags { r.tags[t.withDefaultTag().description] = p.record.manifest.digest }
+            }
+        }
+    }
+
+    /// The record for a manifest whose config and layers are already verified and stored.
+    func record(manifest: Descriptor, config: Descriptor, imageConfig: ImageConfig, layers: [Descriptor]) -> ImageRecord {
+        ImageRecord(id: config.digest, manifest: Descriptor(mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size),
+                    diffIDs: imageConfig.rootfs.diffIDs, created: imageConfig.created,
+                    size: layers.reduce(0) { $0 + $1.size }, repoDigests: [])
+    }
+}
+
+/// RFC 3339 timestamps as image configs carry them.
+enum RFC3339 {
+    /// Unix seconds of `2024-01-02T03:04:05.123Z` / `…+02:00`; nil when malformed.
+    static func parse(_ s: String) -> Int64? {
+        let u = Array(s.utf8)
+        func num(_ r: Range<Int>) -> Int? {
+            guard r.upperBound <= u.count else { return nil }
+            var v = 0
+            for i in r {
+                guard u[i] >= 0x30 && u[i] <= 0x39 else { return nil }
+                v = v * 10 + Int(u[i] - 0x30)
+            }
+            return v
+        }
+        guard u.count >= 20, let year = num(0..<4), u[4] == 0x2d, let month = num(5..<7), u[7] == 0x2d,
+              let day = num(8..<10), u[10] == 0x54 || u[10] == 0x74 || u[10] == 0x20, let hour = num(11..<13), u[13] == 0x3a,
+              let minute = num(14..<16), u[16] == 0x3a, let second = num(17..<19) else { return nil }
+        var i = 19
+        if i < u.count && u[i] == 0x2e {
+            i += 1
+            while i < u.count && u[i] >= 0x30 && u[i] <= 0x39 { i += 1 }
+        }
+        var offset = 0
+        guard i < u.count else { return nil }
+        if u[i] == 0x5a || u[i] == 0x7a {
+            i += 1
+        } else if u[i] == 0x2b || u[i] == 0x2d, let oh = num(i + 1..<i + 3), i + 3 < u.count, u[i + 3] == 0x3a, let om = num(i + 4..<i + 6) {
+            offset = (oh * 3600 + om * 60) * (u[i] == 0x2b ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == u.count else { return nil }
+        var t = tm()
+        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month - 1); t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hour); t.tm_min = Int32(minute); t.tm_sec = Int32(second)
+        return Int64(timegm(&t)) - Int64(offset)
+    }
+
+    /// `2024-01-02T03:04:05Z` (with nanoseconds when nonzero, like Go's RFC3339Nano).
+    static func format(seconds: Int64, nanoseconds: Int = 0) -> String {
+        var t = tm()
+        var s = time_t(seconds)
+        gmtime_r(&s, &t)
+        func pad(_ v: Int32, _ w: Int) -> String { let d = String(v); return String(repeating: "0", count: max(0, w - d.count)) + d }
+        var out = "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))"
+        if nanoseconds > 0 {
+            var frac = pad(Int32(nanoseconds), 9)
+            while frac.hasSuffix("0") { frac.removeLast() }
+            out += "." + frac
+        }
+        return out + "Z"
+    }
+
+    static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return format(seconds: Int64(ts.tv_sec), nanoseconds: ts.tv_nsec)
+    }
+}

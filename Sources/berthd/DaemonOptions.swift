@@ -1,0 +1,191 @@
+import FoundationEssentials
+
+/// berthd's settings after flags and the configuration file are merged (flags win).
+struct DaemonOptions: Sendable {
+    var hosts: [String] = []
+    var dataRoot = "/var/lib/berth"
+    var execRoot = "/run/berth"
+    var debug = false
+    /// The socket's group; nil means "berth if that group exists".
+    var group: String?
+    var pidFile: String?
+    var logFormat = "text"
+    var logLevel = "info"
+    var insecureTCP = false
+    var configFile: String?
+
+    static let defaultConfigFile = "/etc/berth/daemon.json"
+
+    static let usage = """
+        Usage: berthd [OPTIONS]
+
+        Berth daemon: serves the Docker Engine API.
+
+        Options:
+          -H, --host list          daemon socket(s) to listen on: unix:///path or tcp://host:port
+                                   (default unix:///run/berth/berth.sock); repeatable
+              --data-root string   root of persistent state (default /var/lib/berth)
+              --exec-root string   root of runtime state (default /run/berth)
+              --config-file string daemon.json-style configuration (default /etc/berth/daemon.json)
+          -D, --debug              debug logging
+          -G, --group string       group given access to unix sockets (default berth, if it exists)
+          -p, --pidfile string     pid file (default <exec-root>/berthd.pid)
+              --log-format string  text or json (default text)
+          -l, --log-level string   debug, info, warn or error (default info)
+              --insecure-tcp       serve tcp:// hosts without TLS (anyone reaching the port is root here)
+          -v, --version            print the version
+          -h, --help               print this help
+
+        """
+}
+
+struct UsageError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// dockerd's flag syntax: `--name value`, `--name=value`, `-H value`, booleans as `--debug`
+/// or `--debug=false`; `--host` repeats.
+struct DaemonFlags {
+    enum Kind { case value, bool }
+
+    private static let specs: [String: (name: String, kind: Kind)] = {
+        let list: [([String], Kind)] = [
+            (["host", "H"], .value), (["data-root"], .value), (["exec-root"], .value), (["config-file"], .value),
+            (["debug", "D"], .bool), (["group", "G"], .value), (["pidfile", "p"], .value), (["log-format"], .value),
+            (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
+            (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
+            (["version", "v"], .bool),
+        ]
+        var map: [String: (String, Kind)] = [:]
+        for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
+        return map
+    }()
+
+    private(set) var values: [String: [String]] = [:]
+
+    init(_ arguments: [String]) throws(UsageError) {
+        var iterator = arguments.makeIterator()
+        while let arg = iterator.next() {
+            guard arg.hasPrefix("-"), arg != "-" else { throw UsageError(message: "unexpected argument \(arg): berthd takes only flags") }
+            let body = arg.drop { $0 == "-" }
+            var name = String(body)
+            var inline: String?
+            if let eq = body.firstIndex(of: "=") {
+                name = String(body[..<eq])
+                inline = String(body[body.index(after: eq)...])
+            }
+            guard let spec = Self.specs[name] else { throw UsageError(message: "unknown flag: \(arg)") }
+            switch spec.kind {
+            case .value:
+                guard let value = inline ?? iterator.next() else { throw UsageError(message: "flag needs an argument: \(arg)") }
+                values[spec.name, default: []].append(value)
+            case .bool:
+                switch inline?.lowercased() {
+                case nil, "true", "1": values[spec.name] = ["true"]
+                case "false", "0": values[spec.name] = ["false"]
+                default: throw UsageError(message: "invalid boolean value \"\(inline!)\" for \(arg)")
+                }
+            }
+        }
+    }
+
+    func bool(_ name: String) -> Bool? { values[name]?.last.map { $0 == "true" } }
+    func string(_ name: String) -> String? { values[name]?.last }
+    func strings(_ name: String) -> [String] { values[name] ?? [] }
+    func has(_ name: String) -> Bool { values[name] != nil }
+}
+
+/// The keys of daemon.json that berthd reads (dockerd's names).
+struct DaemonConfigFile: Decodable {
+    var hosts: [String]?
+    var dataRoot: String?
+    var execRoot: String?
+    var debug: Bool?
+    var group: String?
+    var pidFile: String?
+    var logFormat: String?
+    var logLevel: String?
+    var tls: Bool?
+    var tlsVerify: Bool?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case hosts, dataRoot = "data-root", execRoot = "exec-root", debug, group, pidFile = "pidfile"
+        case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify"
+    }
+
+    /// Keys present in the file, to warn about the ones berthd ignores.
+    struct Keys: Decodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        let names: [String]
+
+        init(from decoder: any Decoder) throws {
+            names = try decoder.container(keyedBy: Key.self).allKeys.map(\.stringValue)
+        }
+    }
+}
+
+extension DaemonOptions {
+    /// Merges `flags` over the configuration file. Returns the options and the file's keys
+    /// that mean nothing to berthd (logged as warnings once logging is set up).
+    static func load(_ flags: DaemonFlags) throws(UsageError) -> (DaemonOptions, ignoredKeys: [String]) {
+        var options = DaemonOptions()
+        var ignored: [String] = []
+        let explicitFile = flags.string("config-file")
+        let path = explicitFile ?? defaultConfigFile
+        if let text = DaemonFiles.read(path) {
+            options.configFile = path
+            let data = Data(text.utf8)
+            let file: DaemonConfigFile
+            do {
+                file = try JSONDecoder().decode(DaemonConfigFile.self, from: data)
+                let known = Set(DaemonConfigFile.CodingKeys.allCases.map(\.rawValue))
+                ignored = try JSONDecoder().decode(DaemonConfigFile.Keys.self, from: data).names.filter { !known.contains($0) }.sorted()
+            } catch {
+                throw UsageError(message: "invalid configuration file \(path): \(error)")
+            }
+            if file.tls == true || file.tlsVerify == true { throw UsageError(message: "\(path): TLS is not implemented yet") }
+            if let v = file.hosts { options.hosts = v }
+            if let v = file.dataRoot { options.dataRoot = v }
+            if let v = file.execRoot { options.execRoot = v }
+            if let v = file.debug { options.debug = v }
+            if let v = file.group { options.group = v }
+            if let v = file.pidFile { options.pidFile = v }
+            if let v = file.logFormat { options.logFormat = v }
+            if let v = file.logLevel { options.logLevel = v }
+        } else if let explicitFile {
+            throw UsageError(message: "cannot read configuration file \(explicitFile)")
+        }
+
+        for name in ["tls", "tlsverify", "tlscacert", "tlscert", "tlskey"] where flags.has(name) {
+            throw UsageError(message: "--\(name): TLS is not implemented yet; use a unix socket, or --insecure-tcp on a trusted network")
+        }
+        if flags.has("host") { options.hosts = flags.strings("host") }
+        if let v = flags.string("data-root") { options.dataRoot = v }
+        if let v = flags.string("exec-root") { options.execRoot = v }
+        if let v = flags.bool("debug") { options.debug = v }
+        if let v = flags.string("group") { options.group = v }
+        if let v = flags.string("pidfile") { options.pidFile = v }
+        if let v = flags.string("log-format") { options.logFormat = v }
+        if let v = flags.string("log-level") { options.logLevel = v }
+        if let v = flags.bool("insecure-tcp") { options.insecureTCP = v }
+
+        guard ["text", "json"].contains(options.logFormat) else {
+            throw UsageError(message: "invalid log format \(options.logFormat): want text or json")
+        }
+        guard ["debug", "info", "warn", "warning", "error"].contains(options.logLevel) else {
+            throw UsageError(message: "invalid log level \(options.logLevel): want debug, info, warn or error")
+        }
+        if options.debug { options.logLevel = "debug" }
+        for (name, path) in [("data-root", options.dataRoot), ("exec-root", options.execRoot)] where !path.hasPrefix("/") {
+            throw UsageError(message: "--\(name) must be an absolute path, got \(path)")
+        }
+        return (options, ignored)
+    }
+}
