@@ -64,6 +64,13 @@ public struct Runtime {
 
         // From here on, everything made is undone if a later step fails.
         try store.claim(id)
+        // Recorded before anything is made and again once the process exists, so that if this
+        // command is killed half-way, `delete --force` finds what to clean up.
+        var record = ContainerRecord(id: id, bundle: bundle, rootfs: plan.rootfs, pid: 0, startTime: 0,
+                                     created: Self.timestamp(), owner: String(getuid()), ociVersion: spec.ociVersion,
+                                     annotations: spec.annotations, cgroupsPath: spec.linux?.cgroupsPath,
+                                     terminal: plan.process.terminal, poststart: spec.hooks?.poststart,
+                                     poststop: spec.hooks?.poststop)
         var child = berth_child(pid: -1, sync_fd: -1, helper: 0)
         var openFDs: [Int32] = []
         var cgroupMade = false
@@ -76,6 +83,7 @@ public struct Runtime {
                 store.remove(id)
             }
         }
+        try store.save(record)
         do {
             try cgroup.create()
             cgroupMade = true
@@ -122,13 +130,6 @@ public struct Runtime {
         c.joins = arena.array(joins)
         c.n_joins = Int32(joins.count)
 
-        let owner = String(getuid())
-        let created = Self.timestamp()
-        var record = ContainerRecord(id: id, bundle: bundle, rootfs: plan.rootfs, pid: 0, startTime: 0,
-                                     created: created, owner: owner, ociVersion: spec.ociVersion,
-                                     annotations: spec.annotations, cgroupsPath: spec.linux?.cgroupsPath,
-                                     terminal: plan.process.terminal, poststart: spec.hooks?.poststart,
-                                     poststop: spec.hooks?.poststop)
         let hooks = spec.hooks
         c.create_container_hooks = arena.array(cHooks(hooks?.createContainer, arena))
         c.n_create_container_hooks = Int32(hooks?.createContainer?.count ?? 0)
@@ -140,6 +141,8 @@ public struct Runtime {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
         record.pid = child.pid
+        record.startTime = ProcFS.stat(record.pid)?.startTime ?? 0
+        try store.save(record)
         // prestart (deprecated) and createRuntime run in the runtime's namespaces, after the
         // container's namespaces exist and before pivot_root (runtime-spec config.md, "POSIX-platform Hooks").
         let creating = state(of: record, .creating)
@@ -150,9 +153,7 @@ public struct Runtime {
                                  inContainerHooks ? stateJSON(state(of: record, .created)) : nil, &err) == 0 else {
             throw RuntimeError(.system, "container init: " + cText(err))
         }
-        record.startTime = ProcFS.stat(record.pid)?.startTime ?? 0
         try store.saveConfig(specBytes, id: id)
-        try store.save(record)
         if let pidFile = options.pidFile { try writePidFile(pidFile, record.pid) }
         succeeded = true
         return record
