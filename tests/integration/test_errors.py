@@ -6,6 +6,7 @@ operation were never attempted".
 
 import json
 import re
+import time
 
 import pytest
 
@@ -151,3 +152,21 @@ def test_force_delete_of_unknown_id_succeeds(rt):
     # paths in containerd and scripts rely on it being idempotent.
     r = rt("delete", "--force", f"it-{rt.token}-never-created", check=False)
     assert r.rc == 0, r
+
+
+def test_delete_force_cleans_up_after_a_killed_create(rt):
+    # A runtime killed half-way through `create` (here: while a createRuntime hook runs) must
+    # leave something `delete --force` can clean: no cgroup, state or process may linger.
+    rt.runc_deviation("runc 1.1 leaves the cgroup of a create killed half-way")
+    def edit(c):
+        c["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "2"]}]}
+    b = rt.bundle("sleep", "100", edit=edit)
+    cid = rt.new_id()
+    p = rt.popen("create", "--bundle", b, cid)
+    time.sleep(0.5)
+    p.kill()
+    p.wait()
+    rt("delete", "--force", cid, check=False)
+    assert cid not in rt("list", "-q").out.split()
+    left = [str(x) for x in cgroup_paths_for(rt.cgroups_path(b)) if x.exists()]
+    assert left == [], left
