@@ -35,6 +35,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The engine: containers, images, volumes as one system; knows nothing of HTTP.
+        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS"]),
         .executableTarget(name: "berthd", dependencies: ["BerthAPI"]),
         // The per-container monitor (like conmon): holds stdio, writes the log, reaps, records
         // the exit code. C, single-threaded and small: one runs per container.
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]

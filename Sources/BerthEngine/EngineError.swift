@@ -1,0 +1,17 @@
+/// BerthEngine's error: a code the API layer maps to an HTTP status, and a message in Docker's
+/// wording where Docker has one.
+public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        case invalidArgument, notFound, conflict, invalidState
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
