@@ -156,6 +156,8 @@ public struct Runtime {
         try store.saveConfig(specBytes, id: id)
         if let pidFile = options.pidFile { try writePidFile(pidFile, record.pid) }
         succeeded = true
+        Log.debug("\(waitForStart ? "created" : "started") container \(id): pid \(record.pid), \(plan.steps.count) mount steps, "
+                  + "\(plan.devices.count) devices, namespaces \(plan.namespaces.create.map(\.rawValue).sorted().joined(separator: ","))")
         return record
     }
 
@@ -183,6 +185,7 @@ public struct Runtime {
             _ = poll(&p, 1, 10)
         }
         unlink(fifo)
+        Log.debug("released container \(id) (pid \(record.pid))")
         // Released: what follows is end of file when execve succeeded (the child's end is
         // close-on-exec), or the reason it did not (a startContainer hook, the exec itself).
         _ = fcntl(fd, F_SETFL, 0)
@@ -275,6 +278,7 @@ public struct Runtime {
         }
         if let cg { try? cg.destroy() }
         store.remove(id)
+        Log.debug("deleted container \(id) (was \(status.rawValue))")
         runHooks(record.poststop, state(of: record, .stopped), stage: "poststop", fatal: false)
     }
 

@@ -128,3 +128,12 @@ def test_debug_flag_is_accepted(rt):
     b = rt.bundle("true")
     r = rt("--debug", "run", "--bundle", b, rt.new_id())
     assert r.rc == 0
+
+
+def test_debug_flag_writes_debug_records_to_the_log(rt):
+    log = rt.tmp / "debug.log"
+    b = rt.bundle("true")
+    cid = rt.new_id()
+    rt("--debug", "--log", log, "--log-format", "json", "run", "--bundle", b, cid)
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert any(r.get("level") == "debug" for r in records), records
