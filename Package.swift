@@ -31,13 +31,14 @@ let package = Package(
         .target(name: "BerthImages", dependencies: ["BerthOCI", "BerthOS", "CArchive"]),
         // The Docker Engine API over HTTP: a thin translation onto the engine.
         .target(name: "BerthAPI", dependencies: [
+            "BerthEngine", "BerthOS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
-        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS"]),
-        .executableTarget(name: "berthd", dependencies: ["BerthAPI"]),
+        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages"]),
+        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthOS"]),
         // The per-container monitor (like conmon): holds stdio, writes the log, reaps, records
         // the exit code. C, single-threaded and small: one runs per container.
         .executableTarget(name: "berth-monitor"),
@@ -46,9 +47,9 @@ let package = Package(
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
-        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
+        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI"]),
-        .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "CBerthSys"]),
+        .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "BerthOS", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,10 @@
 public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         case invalidArgument, notFound, conflict, invalidState
+        /// The host failed us (a helper, a mount, the disk): the request was fine.
+        case system
+        /// Nothing to do: already started or already stopped (Docker answers 304).
+        case notModified
     }
 
     public var code: Code

@@ -35,11 +35,11 @@ public enum Log {
         case .json:
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let object = ["level": level, "msg": message, "time": Runtime.timestamp()]
+            let object = ["level": level, "msg": message, "time": Timestamp.now()]
             line = ((try? e.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
         case .text:
             let quoted = message.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
-            line = "time=\"\(Runtime.timestamp())\" level=\(level) msg=\"\(quoted)\"\n"
+            line = "time=\"\(Timestamp.now())\" level=\(level) msg=\"\(quoted)\"\n"
         }
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
     }

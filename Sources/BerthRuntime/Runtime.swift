@@ -67,7 +67,7 @@ public struct Runtime {
         // Recorded before anything is made and again once the process exists, so that if this
         // command is killed half-way, `delete --force` finds what to clean up.
         var record = ContainerRecord(id: id, bundle: bundle, rootfs: plan.rootfs, pid: 0, startTime: 0,
-                                     created: Self.timestamp(), owner: String(getuid()), ociVersion: spec.ociVersion,
+                                     created: Timestamp.now(), owner: String(getuid()), ociVersion: spec.ociVersion,
                                      annotations: spec.annotations, cgroupsPath: spec.linux?.cgroupsPath,
                                      terminal: plan.process.terminal, poststart: spec.hooks?.poststart,
                                      poststop: spec.hooks?.poststop)
@@ -419,21 +419,6 @@ public struct Runtime {
         }
     }
 
-    /// RFC 3339 in UTC with nanoseconds, as Go's time.RFC3339Nano (containerd parses it).
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var secs = ts.tv_sec
-        gmtime_r(&secs, &t)
-        func pad(_ v: Int32, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        let nanos = String(ts.tv_nsec)
-        return "\(t.tm_year + 1900)-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):"
-            + "\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(String(repeating: "0", count: 9 - nanos.count))\(nanos)Z"
-    }
 
     func writePidFile(_ path: String, _ pid: Int32) throws(RuntimeError) {
         do { try FileSystem.writeAtomically(FileSystem.absolute(path), Array(String(pid).utf8)) } catch {

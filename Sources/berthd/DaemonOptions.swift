@@ -13,6 +13,9 @@ struct DaemonOptions: Sendable {
     var logLevel = "info"
     var insecureTCP = false
     var configFile: String?
+    /// berth-runtime and berth-monitor; nil means "beside the berthd executable".
+    var runtimePath: String?
+    var monitorPath: String?
 
     static let defaultConfigFile = "/etc/berth/daemon.json"
 
@@ -33,6 +36,8 @@ struct DaemonOptions: Sendable {
               --log-format string  text or json (default text)
           -l, --log-level string   debug, info, warn or error (default info)
               --insecure-tcp       serve tcp:// hosts without TLS (anyone reaching the port is root here)
+              --runtime-path string  berth-runtime binary (default: beside berthd)
+              --monitor-path string  berth-monitor binary (default: beside berthd)
           -v, --version            print the version
           -h, --help               print this help
 
@@ -55,7 +60,7 @@ struct DaemonFlags {
             (["debug", "D"], .bool), (["group", "G"], .value), (["pidfile", "p"], .value), (["log-format"], .value),
             (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
-            (["version", "v"], .bool),
+            (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
         for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
@@ -175,6 +180,8 @@ extension DaemonOptions {
         if let v = flags.string("log-format") { options.logFormat = v }
         if let v = flags.string("log-level") { options.logLevel = v }
         if let v = flags.bool("insecure-tcp") { options.insecureTCP = v }
+        if let v = flags.string("runtime-path") { options.runtimePath = v }
+        if let v = flags.string("monitor-path") { options.monitorPath = v }
 
         guard ["text", "json"].contains(options.logFormat) else {
             throw UsageError(message: "invalid log format \(options.logFormat): want text or json")

@@ -1,8 +1,10 @@
+import BerthOS
 import BerthAPI
+import BerthEngine
 import Glibc
 
-/// The daemon's answers to `/version` and `/info` until an engine exists: host facts read at
-/// startup, per-request counters, and zero containers and images.
+/// The daemon's answers to `/version` and `/info`: host facts read at startup, per-request
+/// counters, and the engine's container and image counts.
 struct DaemonSystemInfo: SystemInfoProvider {
     let id: String
     let dataRoot: String
@@ -12,14 +14,16 @@ struct DaemonSystemInfo: SystemInfoProvider {
     let buildTime: String
     let backingFilesystem: String
     let warnings: [String]
+    let engine: Engine
 
-    init(id: String, dataRoot: String, debug: Bool, warnings: [String]) {
+    init(id: String, dataRoot: String, debug: Bool, warnings: [String], engine: Engine) {
+        self.engine = engine
         self.id = id
         self.dataRoot = dataRoot
         self.debug = debug
         self.warnings = warnings
         host = HostFacts.probe()
-        runtimePath = Self.findRuntime()
+        runtimePath = engine.runtimePath
         buildTime = Self.executableTime()
         backingFilesystem = Self.filesystemName(dataRoot)
     }
@@ -39,6 +43,9 @@ struct DaemonSystemInfo: SystemInfoProvider {
             ("Native Overlay Diff", "true"), ("userxattr", "false"),
         ]
         info.debug = debug
+        let counts = await engine.counts()
+        info.containers = .init(running: counts.running, stopped: counts.stopped)
+        info.images = counts.images
         info.runtimes = [.init(name: "berth-runtime", path: runtimePath)]
         info.defaultRuntime = "berth-runtime"
         info.securityOptions = ["name=seccomp,profile=builtin"]
@@ -65,19 +72,6 @@ struct DaemonSystemInfo: SystemInfoProvider {
         #else
         "swift6.0"
         #endif
-    }
-
-    /// berth-runtime beside this executable (as installed and as built), else on PATH.
-    static func findRuntime() -> String {
-        if let exe = executablePath(), let slash = exe.lastIndex(of: "/") {
-            let candidate = String(exe[..<slash]) + "/berth-runtime"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        for dir in (environment("PATH") ?? "/usr/local/bin:/usr/bin").split(separator: ":") {
-            let candidate = String(dir) + "/berth-runtime"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return "berth-runtime"
     }
 
     static func executablePath() -> String? {

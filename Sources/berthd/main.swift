@@ -2,6 +2,7 @@
 // Docker API on each --host and shuts down cleanly on SIGTERM/SIGINT. Wiring only: what the
 // API does lives in BerthAPI (and later the engine).
 import BerthAPI
+import BerthEngine
 import Dispatch
 import Glibc
 
@@ -79,10 +80,23 @@ func run() async -> Int32 {
         log.warning("Binding to \(address) without TLS: the API is unencrypted and unauthenticated; anyone who can reach it has root access on this host. Use unix sockets unless the network is trusted.")
     }
 
+    let besideMe = DaemonSystemInfo.executablePath().map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) } ?? "."
+    let engine: Engine
+    do {
+        engine = try Engine(root: options.dataRoot, runtimePath: options.runtimePath ?? besideMe + "/berth-runtime",
+                            monitorPath: options.monitorPath ?? besideMe + "/berth-monitor")
+    } catch {
+        log.error("\(error)")
+        return 1
+    }
+    await engine.recover()
+
     let signals = SignalWaiter([SIGTERM, SIGINT])
-    let provider = DaemonSystemInfo(id: id, dataRoot: options.dataRoot, debug: options.debug, warnings: warnings)
+    let provider = DaemonSystemInfo(id: id, dataRoot: options.dataRoot, debug: options.debug, warnings: warnings,
+                                    engine: engine)
     var router = Router()
     SystemRoutes(provider: provider).register(on: &router)
+    ContainerRoutes(engine: engine).register(on: &router)
     let server = APIServer(router: router, log: log)
     let access = UnixSocketAccess(group: options.group ?? "berth", groupRequired: options.group != nil)
     do {

@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import BerthAPI
+import BerthOS
 
 final class ListenAddressTests: XCTestCase {
     func testParsesDockerHostForms() throws {

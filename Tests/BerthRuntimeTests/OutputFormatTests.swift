@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import BerthRuntime
+import BerthOS
 
 final class OutputFormatTests: XCTestCase {
     func testGoStyleIndentMatchesRuncsStateLayout() {
@@ -22,7 +23,7 @@ final class OutputFormatTests: XCTestCase {
     }
 
     func testTimestampIsRFC3339NanoInUTC() {
-        let t = Runtime.timestamp()
+        let t = Timestamp.now()
         XCTAssertNotNil(t.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z/), t)
     }
 }

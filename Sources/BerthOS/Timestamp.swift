@@ -1,11 +1,7 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Wall-clock time as RFC 3339 with nanoseconds in UTC (Go's `time.RFC3339Nano` shape,
-/// `2025-05-30T12:04:43.123456789Z`), for log lines and `/info`'s SystemTime.
+/// `2025-05-30T12:04:43.123456789Z`): what runc, containerd and the Docker API write and parse.
 public enum Timestamp {
     public static func now() -> String {
         var ts = timespec()
@@ -25,5 +21,15 @@ public enum Timestamp {
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
             + String(repeating: "0", count: max(0, 9 - nanos.count)) + nanos + "Z"
+    }
+
+    /// Unix seconds of an RFC 3339 UTC time (`...Z`); nil for Go's zero time or bad input.
+    public static func unixSeconds(_ text: String) -> Int64? {
+        let digits = text.split(whereSeparator: { !$0.isNumber }).map { Int($0) ?? 0 }
+        guard digits.count >= 6, digits[0] > 1 else { return nil }
+        var p = tm()
+        p.tm_year = Int32(digits[0] - 1900); p.tm_mon = Int32(digits[1] - 1); p.tm_mday = Int32(digits[2])
+        p.tm_hour = Int32(digits[3]); p.tm_min = Int32(digits[4]); p.tm_sec = Int32(digits[5])
+        return Int64(timegm(&p))
     }
 }

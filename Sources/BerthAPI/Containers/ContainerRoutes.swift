@@ -1,0 +1,208 @@
+import BerthEngine
+import FoundationEssentials
+import Glibc
+import NIOCore
+import NIOHTTP1
+
+/// Container and image routes: a thin translation onto `Engine`.
+public struct ContainerRoutes: Sendable {
+    let engine: Engine
+
+    public init(engine: Engine) { self.engine = engine }
+
+    static let multiplexed = "application/vnd.docker.multiplexed-stream"
+    static let raw = "application/vnd.docker.raw-stream"
+
+    public func register(on router: inout Router) {
+        let engine = self.engine
+
+        // Images. Literal routes before the catch-all.
+        router.post("/images/load") { request in
+            let path = "\(engine.root)/tmp/load-\(UInt64.random(in: 0...UInt64.max)).tar"
+            try await Self.save(request.body, to: path)
+            defer { unlink(path) }
+            let loaded = try await mapped { try await engine.loadImages(path: path) }
+            // dockerd reports what it loaded even with quiet=1 (quiet only hides progress bars).
+            return .stream(contentType: "application/json") { out in
+                for image in loaded {
+                    try await out.writeJSON(["stream": image.tagged ? "Loaded image: \(image.name)\n" : "Loaded image ID: \(image.name)\n"])
+                }
+            }
+        }
+        router.get("/images/json") { _ in
+            let images = try await mapped { try await engine.imageSummaries() }
+            return try .json(images.map {
+                DockerImageSummary(id: $0.id, repoTags: $0.repoTags, repoDigests: $0.repoDigests, created: $0.created,
+                                   size: $0.size, labels: $0.labels)
+            })
+        }
+        router.get("/images/{name:.*}/json") { request in
+            let d = try await mapped { try await engine.imageDetails(request.parameter("name")) }
+            return try .json(DockerImageInspect(
+                id: d.id, repoTags: d.repoTags, repoDigests: d.repoDigests, created: d.created, author: d.author,
+                config: d.config, architecture: d.architecture, os: d.os, size: d.size, rootFS: .init(layers: d.layers)))
+        }
+
+        // Containers.
+        router.get("/containers/json") { request in
+            let now = Int64(time(nil))
+            let list = await engine.list(all: request.query.bool("all"))
+            return try .json(list.map { DockerContainerSummary($0, now: now) })
+        }
+        router.post("/containers/create") { request in
+            let body = try await request.decodeJSON(DockerContainerCreateRequest.self)
+            let created = try await mapped { try await engine.create(name: request.query["name"], request: body) }
+            return try .json(DockerCreateResponse(id: created.id, warnings: created.warnings), status: .created)
+        }
+        router.get("/containers/{id}/json") { request in
+            try .json(DockerContainerInspect(try await mapped { try await engine.container(request.parameter("id")) }))
+        }
+        router.post("/containers/{id}/start") { request in
+            try await orNotModified { try await engine.start(request.parameter("id")) }
+        }
+        router.post("/containers/{id}/stop") { request in
+            let timeout = try request.query.int("t") ?? request.query.int("timeout")
+            return try await orNotModified { try await engine.stop(request.parameter("id"), timeout: timeout) }
+        }
+        router.post("/containers/{id}/kill") { request in
+            try await orNotModified { try await engine.kill(request.parameter("id"), signal: request.query["signal"]) }
+        }
+        router.delete("/containers/{id}") { request in
+            try await orNotModified { try await engine.remove(request.parameter("id"), force: request.query.bool("force")) }
+        }
+        router.post("/containers/{id}/wait") { request in
+            let text = request.query["condition"].flatMap { $0.isEmpty ? nil : $0 } ?? "not-running"
+            guard let condition = Engine.WaitCondition(rawValue: text) else {
+                throw APIError.badRequest("invalid condition: \"\(text)\"")
+            }
+            let id = request.parameter("id")
+            _ = try await mapped { try await engine.container(id) }
+            return .stream(contentType: "application/json") { out in
+                let code = try await mapped { try await engine.wait(id, condition: condition) }
+                try await out.writeJSON(DockerWaitResponse(statusCode: code))
+            }
+        }
+        router.post("/containers/{id}/attach") { request in
+            let wantStdin = request.query.bool("stdin")
+            let wantStdout = request.query.bool("stdout")
+            let wantStderr = request.query.bool("stderr")
+            // Registered before the response, so a start that follows finds this client.
+            let (tty, connections) = try await mapped { try await engine.attach(request.parameter("id")) }
+            return .hijack(contentType: tty ? Self.raw : Self.multiplexed) { stream in
+                var iterator = connections.makeAsyncIterator()
+                guard let connection = await iterator.next() else {
+                    await stream.finish()
+                    return
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if wantStdin {
+                        group.addTask {
+                            for await buffer in stream.inbound { await connection.write(Array(buffer.readableBytesView)) }
+                            connection.closeInput()
+                        }
+                    }
+                    var demux = FrameFilter(stdout: wantStdout, stderr: wantStderr, enabled: !tty)
+                    while let bytes = await connection.read() {
+                        try await stream.write(demux.filter(bytes))
+                    }
+                    await stream.finish()
+                    group.cancelAll()
+                }
+            }
+        }
+        router.get("/containers/{id}/logs") { request in
+            let stdout = request.query.bool("stdout"), stderr = request.query.bool("stderr")
+            guard stdout || stderr else { throw APIError.badRequest("Bad parameters: you must choose at least one stream") }
+            let (tty, records) = try await mapped {
+                try await engine.logs(request.parameter("id"), follow: request.query.bool("follow"))
+            }
+            return .stream(contentType: tty ? Self.raw : Self.multiplexed) { out in
+                for try await record in records where record.stderr ? stderr : stdout {
+                    if tty {
+                        try await out.write(ByteBuffer(bytes: record.bytes))
+                    } else {
+                        try await out.write(Self.frame(stream: record.stderr ? 2 : 1, record.bytes))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Docker's multiplexed frame: stream byte, three zeros, big-endian length, payload.
+    static func frame(stream: UInt8, _ payload: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(stream)
+        buffer.writeBytes([0, 0, 0])
+        buffer.writeInteger(UInt32(payload.count), endianness: .big)
+        buffer.writeBytes(payload)
+        return buffer
+    }
+
+    /// Writes a request body to a file (image archives are not held in memory).
+    static func save(_ body: RequestBody, to path: String) async throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw APIError.internalError("cannot create \(path)") }
+        defer { close(fd) }
+        for try await buffer in body {
+            var rest = buffer
+            while rest.readableBytes > 0 {
+                let n = rest.withUnsafeReadableBytes { write(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw APIError.internalError("writing \(path) failed") }
+                rest.moveReaderIndex(forwardBy: n)
+            }
+        }
+    }
+}
+
+/// Drops the frames of streams the attach client did not ask for.
+struct FrameFilter {
+    let stdout: Bool, stderr: Bool, enabled: Bool
+    var pending: [UInt8] = []
+
+    init(stdout: Bool, stderr: Bool, enabled: Bool) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.enabled = enabled && !(stdout && stderr)
+    }
+
+    mutating func filter(_ bytes: [UInt8]) -> [UInt8] {
+        guard enabled else { return bytes }
+        pending += bytes
+        var out: [UInt8] = []
+        while pending.count >= 8 {
+            let length = pending[4..<8].reduce(0) { $0 << 8 | Int($1) }
+            guard pending.count >= 8 + length else { break }
+            let keep = pending[0] == 2 ? stderr : stdout
+            if keep { out += pending[0..<(8 + length)] }
+            pending.removeFirst(8 + length)
+        }
+        return out
+    }
+}
+
+/// Runs an engine call, turning `EngineError` into Docker's status and message.
+func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as EngineError {
+        switch error.code {
+        case .notFound: throw APIError.notFound(error.message)
+        case .conflict: throw APIError.conflict(error.message)
+        case .invalidArgument: throw APIError.badRequest(error.message)
+        case .invalidState: throw APIError.conflict(error.message)
+        case .notModified: throw APIError(.notModified, error.message)
+        case .system: throw APIError.internalError(error.message)
+        }
+    }
+}
+
+/// 204 on success, 304 (empty) when there was nothing to do.
+func orNotModified(_ body: () async throws -> Void) async throws -> Response {
+    do {
+        try await mapped(body)
+        return .noContent()
+    } catch let error as APIError where error.status == .notModified {
+        return Response(status: .notModified)
+    }
+}
