@@ -51,20 +51,8 @@ enum DaemonLog {
         return plain ? value : quoted(value)
     }
 
-    private static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// logfmt quotes a value as a JSON string does.
+    private static func quoted(_ text: String) -> String { jsonString(text) }
 
     private static func jsonString(_ text: String) -> String {
         var out = "\""
