@@ -25,6 +25,9 @@ public actor Engine {
     /// Last exit code of removed containers, for `wait(removed)`.
     var removedExitCodes: [String: Int32] = [:]
     var removing: Set<String> = []
+    /// Containers whose `start` is waiting on a helper process: the actor runs other calls
+    /// meanwhile, and a removal then must not pull the rootfs from under the start.
+    var starting: Set<String> = []
     /// Attach clients waiting for a created container's monitor.
     var pendingAttaches: [String: [AsyncStream<AttachConnection>.Continuation]] = [:]
 
@@ -218,6 +221,8 @@ public actor Engine {
         guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
         if rec.running { throw EngineError(.notModified, "container already started") }
         guard !removing.contains(id) else { throw EngineError(.conflict, "removal of container \(id) is already in progress") }
+        guard starting.insert(id).inserted else { throw EngineError(.conflict, "container \(id) is already being started") }
+        defer { starting.remove(id) }
         if rec.runtimeCreated {
             _ = await runtime(["delete", "--force", id])
             rec.runtimeCreated = false
@@ -430,6 +435,9 @@ public actor Engine {
     public func remove(_ ref: String, force: Bool) async throws(EngineError) {
         let id = try resolve(ref)
         guard !removing.contains(id) else { return }
+        guard !starting.contains(id) else {
+            throw EngineError(.conflict, "cannot remove container \(id): it is being started; try again")
+        }
         if containers[id]!.running {
             guard force else {
                 throw EngineError(.conflict, "cannot remove container \"\(containers[id]!.name)\": container is running: stop the container before removing or force remove")
