@@ -46,17 +46,10 @@ public enum Command {
     public static func output(path: String, argv: [String], env: [String] = []) throws(SystemError) -> [UInt8] {
         let (pid, output) = try spawn(path: path, argv: argv, env: env, pipeTo: 1)
         defer { close(output) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
-            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
+        let out = Result { () throws(SystemError) in try FileSystem.readToEnd(output, what: "output of \(path)") }
         var status: Int32 = 0
         _ = berth_waitpid(pid, &status, 0)
-        return out
+        return try out.get()
     }
 
     /// posix_spawn with one end of a pipe as the child's fd `pipeTo` (0 or 1); returns the

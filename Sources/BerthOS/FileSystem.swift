@@ -17,13 +17,18 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open \(path)") }
         defer { close(fd) }
+        return try readToEnd(fd, what: path)
+    }
+
+    /// Everything `fd` yields until end of file (a file, pipe or fifo); `what` names it in errors.
+    public static func readToEnd(_ fd: Int32, what: String) throws(SystemError) -> [UInt8] {
         var data = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if Glibc.errno == EINTR { continue }
-                throw SystemError("read \(path)")
+                throw SystemError("read \(what)")
             }
             if n == 0 { break }
             data.append(contentsOf: buf[0..<n])

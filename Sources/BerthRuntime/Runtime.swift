@@ -189,14 +189,8 @@ public struct Runtime {
         // Released: what follows is end of file when execve succeeded (the child's end is
         // close-on-exec), or the reason it did not (a startContainer hook, the exec itself).
         _ = fcntl(fd, F_SETFL, 0)
-        var failure = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { failure.append(contentsOf: buf[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
+        let failure: [UInt8]
+        do { failure = try FileSystem.readToEnd(fd, what: fifo) } catch { throw RuntimeError(.system, error.message) }
         if failure.first == UInt8(ascii: "E") {
             var text = String(decoding: failure.dropFirst(), as: UTF8.self)
             if let r = text.ranges(of: ": errno ").last, let e = Int32(text[r.upperBound...]) {
