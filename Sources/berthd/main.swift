@@ -96,6 +96,7 @@ func run() async -> Int32 {
                                     engine: engine)
     var router = Router()
     SystemRoutes(provider: provider).register(on: &router)
+    ImageRoutes(engine: engine).register(on: &router)
     ContainerRoutes(engine: engine).register(on: &router)
     let server = APIServer(router: router, log: log)
     let access = UnixSocketAccess(group: options.group ?? "berth", groupRequired: options.group != nil)

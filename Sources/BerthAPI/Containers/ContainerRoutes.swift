@@ -4,7 +4,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 
-/// Container and image routes: a thin translation onto `Engine`.
+/// Container routes: a thin translation onto `Engine`.
 public struct ContainerRoutes: Sendable {
     let engine: Engine
 
@@ -15,33 +15,6 @@ public struct ContainerRoutes: Sendable {
 
     public func register(on router: inout Router) {
         let engine = self.engine
-
-        // Images. Literal routes before the catch-all.
-        router.post("/images/load") { request in
-            let path = "\(engine.root)/tmp/load-\(UInt64.random(in: 0...UInt64.max)).tar"
-            try await Self.save(request.body, to: path)
-            defer { unlink(path) }
-            let loaded = try await mapped { try await engine.loadImages(path: path) }
-            // dockerd reports what it loaded even with quiet=1 (quiet only hides progress bars).
-            return .stream(contentType: "application/json") { out in
-                for image in loaded {
-                    try await out.writeJSON(["stream": image.tagged ? "Loaded image: \(image.name)\n" : "Loaded image ID: \(image.name)\n"])
-                }
-            }
-        }
-        router.get("/images/json") { _ in
-            let images = try await mapped { try await engine.imageSummaries() }
-            return try .json(images.map {
-                DockerImageSummary(id: $0.id, repoTags: $0.repoTags, repoDigests: $0.repoDigests, created: $0.created,
-                                   size: $0.size, labels: $0.labels)
-            })
-        }
-        router.get("/images/{name:.*}/json") { request in
-            let d = try await mapped { try await engine.imageDetails(request.parameter("name")) }
-            return try .json(DockerImageInspect(
-                id: d.id, repoTags: d.repoTags, repoDigests: d.repoDigests, created: d.created, author: d.author,
-                config: d.config, architecture: d.architecture, os: d.os, size: d.size, rootFS: .init(layers: d.layers)))
-        }
 
         // Containers.
         router.get("/containers/json") { request in
@@ -137,22 +110,6 @@ public struct ContainerRoutes: Sendable {
         buffer.writeBytes(payload)
         return buffer
     }
-
-    /// Writes a request body to a file (image archives are not held in memory).
-    static func save(_ body: RequestBody, to path: String) async throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw APIError.internalError("cannot create \(path)") }
-        defer { close(fd) }
-        for try await buffer in body {
-            var rest = buffer
-            while rest.readableBytes > 0 {
-                let n = rest.withUnsafeReadableBytes { write(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw APIError.internalError("writing \(path) failed") }
-                rest.moveReaderIndex(forwardBy: n)
-            }
-        }
-    }
 }
 
 /// Drops the frames of streams the attach client did not ask for.
@@ -178,31 +135,5 @@ struct FrameFilter {
             pending.removeFirst(8 + length)
         }
         return out
-    }
-}
-
-/// Runs an engine call, turning `EngineError` into Docker's status and message.
-func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as EngineError {
-        switch error.code {
-        case .notFound: throw APIError.notFound(error.message)
-        case .conflict: throw APIError.conflict(error.message)
-        case .invalidArgument: throw APIError.badRequest(error.message)
-        case .invalidState: throw APIError.conflict(error.message)
-        case .notModified: throw APIError(.notModified, error.message)
-        case .system: throw APIError.internalError(error.message)
-        }
-    }
-}
-
-/// 204 on success, 304 (empty) when there was nothing to do.
-func orNotModified(_ body: () async throws -> Void) async throws -> Response {
-    do {
-        try await mapped(body)
-        return .noContent()
-    } catch let error as APIError where error.status == .notModified {
-        return Response(status: .notModified)
     }
 }
