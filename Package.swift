@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
+        .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berth", targets: ["berth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
@@ -36,9 +38,15 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // Named volumes (local driver): directories and their metadata; knows nothing of containers.
+        .target(name: "BerthVolumes", dependencies: ["BerthOS"]),
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
-        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages"]),
+        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups"]),
         .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthOS"]),
+        // A Docker Engine API client (unix socket or TCP; streams, hijack) for the berth CLI.
+        .target(name: "BerthClient", dependencies: ["BerthOS"]),
+        // berth: docker-style commands over BerthClient. Talks to berthd or dockerd alike.
+        .executableTarget(name: "berth", dependencies: ["BerthClient", "BerthOS"]),
         // The per-container monitor (like conmon): holds stdio, writes the log, reaps, records
         // the exit code. C, single-threaded and small: one runs per container.
         .executableTarget(name: "berth-monitor"),
@@ -49,6 +57,8 @@ let package = Package(
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI"]),
+        .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
+        .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "BerthOS", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]

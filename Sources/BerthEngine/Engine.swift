@@ -30,6 +30,7 @@ public actor Engine {
     var starting: Set<String> = []
     /// Attach clients waiting for a created container's monitor.
     var pendingAttaches: [String: [AsyncStream<AttachConnection>.Continuation]] = [:]
+    var events = EventLog()
 
     public init(root: String, runtimePath: String, monitorPath: String) throws(EngineError) {
         let root = FileSystem.absolute(root)
