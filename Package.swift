@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
+    // Sources/berth-init (the static PID 1 of `--init`) is not a target: SwiftPM links every
+    // executable through swiftc and the Swift runtime; scripts/build-init.sh builds it with cc.
     targets: [
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CBerthSys"),

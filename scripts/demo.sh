@@ -11,6 +11,7 @@ swift build -c release --static-swift-stdlib --product berth-runtime
 swift build -c release --product berth-monitor
 swift build -c release --product berthd
 BIN=$PWD/.build/release
+scripts/build-init.sh "$BIN"
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 SOCK=$WORK/berth.sock

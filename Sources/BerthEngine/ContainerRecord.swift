@@ -30,17 +30,33 @@ public struct ContainerRecord: Codable, Sendable {
     public var rootfsMounted = false
     /// The runtime knows the container (between monitor launch and runtime delete).
     public var runtimeCreated = false
+    /// The berth-monitor process watching the current run (0 when none).
+    public var monitorPid: Int32 = 0
+    public var oomKilled = false
+    /// Restarts made by the restart policy since the last start by a user.
+    public var restartCount = 0
+    /// Stopped or killed by a user: `always` and `unless-stopped` leave it alone until started
+    /// again (`always` restarts it when the daemon starts; `unless-stopped` does not).
+    public var manuallyStopped = false
+    /// Present when the container (or its image) has a health check.
+    public var health: HealthState?
+    /// Resolved binds, volumes and tmpfs mounts (Engine+Volumes). Optional so records written
+    /// before it existed still decode.
+    public var mounts: [ContainerMount]?
 
     /// Go's zero `time.Time`, which Docker shows for "never".
     public static let zeroTime = "0001-01-01T00:00:00Z"
 
-    public var running: Bool { status == .running }
+    /// A paused container is still running, as Docker's `State.Running` says.
+    public var running: Bool { status == .running || status == .paused }
 
     /// Moves to `next`, or throws `.invalidState` naming the current state.
     mutating func transition(to next: ContainerStatus) throws(EngineError) {
         let allowed: Bool
         switch (status, next) {
         case (.created, .running), (.exited, .running), (.running, .exited), (.created, .exited): allowed = true
+        case (.exited, .restarting), (.restarting, .running), (.restarting, .exited): allowed = true
+        case (.running, .paused), (.paused, .running), (.paused, .exited): allowed = true
         case (_, .removing), (_, .dead): allowed = true
         default: allowed = false
         }

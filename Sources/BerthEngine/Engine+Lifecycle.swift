@@ -24,6 +24,7 @@ extension Engine {
         guard let imageRef = request.config.image, !imageRef.isEmpty else {
             throw EngineError(.invalidArgument, "no image specified: config.Image is required")
         }
+        try Self.validateRestartPolicy(request.hostConfig ?? DockerHostConfig())
         let image: ImageStore.Image
         do { image = try images.image(imageRef) } catch { throw Self.mapError(error, imageRef: imageRef) }
 
@@ -31,10 +32,12 @@ extension Engine {
         while containers[id] != nil { id = Self.randomID() }
         var hostConfig = request.hostConfig ?? DockerHostConfig()
         if hostConfig.logConfig?.type == nil || hostConfig.logConfig?.type == "" {
-            hostConfig.logConfig = .init(type: "json-file", config: [:])
+            hostConfig.logConfig = .init(type: "json-file", config: hostConfig.logConfig?.config ?? [:])
         }
+        _ = try LogRotation(hostConfig.logConfig)
         if hostConfig.networkMode == nil || hostConfig.networkMode == "" { hostConfig.networkMode = "default" }
         let dir = dir(id)
+        var mountPlan = MountPlan()  // volumes taken: given back if the create fails
         do throws(EngineError) {
             try Self.system { () throws(SystemError) in
                 try FileSystem.makeDirectories(dir + "/bundle/rootfs", mode: 0o710)
@@ -53,17 +56,20 @@ extension Engine {
                 try FileSystem.writeAtomically(dir + "/resolv.conf", Array(resolv.utf8))
             }
             // Networking is not there yet: every container gets its own namespace with loopback.
-            var specHostConfig = hostConfig
+            mountPlan = try planMounts(config: request.config, hostConfig: hostConfig,
+                                       imageVolumes: Array((image.config.config?.volumes ?? [:]).keys), layers: mount.lower)
+            var specHostConfig = mountPlan.specHostConfig(hostConfig)
             specHostConfig.networkMode = "none"
             let passwd = Self.readFromLayers(mount.lower, "etc/passwd")
             let group = Self.readFromLayers(mount.lower, "etc/group")
             let lookups = SpecBuilder.Lookups(
                 user: { Self.lookupUser($0, passwd: passwd, group: group) },
-                group: { Self.lookupGroup($0, group: group) })
+                group: { Self.lookupGroup($0, group: group) },
+                volume: { [volumes] name in volumes.mountpoint(name) })
             let built = try SpecBuilder.buildWithWarnings(
                 config: request.config, hostConfig: specHostConfig, image: image.config, containerID: id,
                 rootfs: "rootfs", hostsFile: dir + "/hosts", resolvConf: dir + "/resolv.conf",
-                hostnameFile: dir + "/hostname", lookups: lookups)
+                hostnameFile: dir + "/hostname", initPath: FileSystem.exists(initPath) ? initPath : nil, lookups: lookups)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let specBytes: Data
@@ -74,13 +80,16 @@ extension Engine {
                 try FileSystem.writeAtomically(dir + "/bundle/config.json", specBytes, durable: true)
             }
             let args = built.spec.process?.args ?? []
-            let rec = ContainerRecord(
+            var rec = ContainerRecord(
                 id: id, name: name, created: Timestamp.now(), image: imageRef, imageID: image.id.string,
                 path: args.first ?? "", args: Array(args.dropFirst()), config: request.config, hostConfig: hostConfig)
+            rec.mounts = mountPlan.mounts
             try persist(rec)
             containers[id] = rec
+            publish(container: rec, "create")
             return (id, built.warnings)
         } catch {
+            undoMounts(mountPlan)
             try? images.snapshots.remove(container: id)
             try? FileSystem.removeTree(dir)
             throw error
@@ -90,9 +99,19 @@ extension Engine {
     // MARK: Start
 
     public func start(_ ref: String) async throws(EngineError) {
+        try await start(ref, byPolicy: false)
+    }
+
+    /// A start by a user resets the restart policy's count; one by the policy does not.
+    func start(_ ref: String, byPolicy: Bool) async throws(EngineError) {
         let id = try resolve(ref)
         guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
         if rec.running { throw EngineError(.notModified, "container already started") }
+        if !byPolicy {
+            rec.restartCount = 0
+            restartDelays[id] = nil
+            if rec.status == .restarting { try rec.transition(to: .exited) }
+        }
         guard !removing.contains(id) else { throw EngineError(.conflict, "removal of container \(id) is already in progress") }
         guard starting.insert(id).inserted else { throw EngineError(.conflict, "container \(id) is already being started") }
         defer { starting.remove(id) }
@@ -116,12 +135,14 @@ extension Engine {
                         "--bundle", dir(id) + "/bundle", "--dir", monitorDir]
             if rec.config.tty == true { args.append("--tty") }
             if rec.config.openStdin == true { args.append("--stdin") }
+            args += try LogRotation(rec.hostConfig.logConfig).monitorArguments
             let launched = await HelperProcess.run(monitorPath, args)
             guard launched.succeeded else {
                 throw EngineError(.system, Self.trimmed(launched.output))
             }
             rec = containers[id] ?? rec
             rec.runtimeCreated = true
+            rec.monitorPid = Int32(Self.trimmed(launched.output)) ?? 0
             containers[id] = rec
             // Attach clients connect before the process runs, so they miss no output.
             for waiter in pendingAttaches.removeValue(forKey: id) ?? [] {
@@ -151,17 +172,31 @@ extension Engine {
         rec.finishedAt = ContainerRecord.zeroTime
         rec.exitCode = 0
         rec.error = ""
+        rec.oomKilled = false
+        rec.manuallyStopped = false
         containers[id] = rec
         try persist(rec)
+        publish(container: rec, "start")
         watchExit(id)
+        startHealthChecks(id)
     }
 
-    /// Polls for the monitor's exit.json (written atomically) every 20 ms.
+    /// Polls for the monitor's exit.json (written atomically) every 20 ms. A monitor that died
+    /// without writing it (killed by hand, OOM) leaves the container unwatched: then the
+    /// container counts as exited once the runtime no longer sees it running.
     func watchExit(_ id: String) {
         let path = monitorDir(id) + "/exit.json"
+        let monitorPid = containers[id]?.monitorPid ?? 0
         Task {
+            var polls = 0
             while !FileSystem.exists(path) {
                 try? await Task.sleep(for: .milliseconds(20))
+                polls += 1
+                if polls % 50 == 0, monitorPid > 0, Glibc.kill(monitorPid, 0) != 0, errno == ESRCH,
+                   !FileSystem.exists(path) {
+                    await self.monitorLost(id)
+                    return
+                }
             }
             await self.observeExit(id)
         }
@@ -170,6 +205,18 @@ extension Engine {
     struct ExitFile: Decodable {
         var exitCode: Int32
         var finishedAt: String?
+        var oomKilled: Bool?
+    }
+
+    /// The monitor is gone but the container may still run: kill it (no one holds its stdio or
+    /// can reap it any more) and record the exit as Docker records a lost shim.
+    func monitorLost(_ id: String) async {
+        guard containers[id]?.running == true else { return }
+        _ = await runtime(["kill", id, "SIGKILL"])
+        let exit = #"{"exitCode":255,"finishedAt":"\#(Timestamp.now())"}"#
+        try? FileSystem.writeAtomically(monitorDir(id) + "/exit.json", Array(exit.utf8))
+        containers[id]?.error = "container monitor exited unexpectedly"
+        await observeExit(id)
     }
 
     func observeExit(_ id: String) async {
@@ -178,6 +225,7 @@ extension Engine {
             .flatMap { try? JSONDecoder().decode(ExitFile.self, from: Data($0)) }
         try? rec.transition(to: .exited)
         rec.exitCode = exit?.exitCode ?? 255
+        rec.oomKilled = exit?.oomKilled ?? false
         rec.finishedAt = exit?.finishedAt ?? Timestamp.now()
         rec.pid = 0
         let deleteRuntime = rec.runtimeCreated
@@ -185,10 +233,13 @@ extension Engine {
         unmountRootfs(&rec)
         containers[id] = rec
         exitCounts[id, default: 0] += 1
+        publish(container: rec, "die", extra: ["exitCode": String(rec.exitCode)])
         try? persist(rec)
         if deleteRuntime { _ = await runtime(["delete", "--force", id]) }
         if rec.hostConfig.autoRemove == true, containers[id] != nil {
             try? await remove(id, force: true)
+        } else {
+            scheduleRestartIfWanted(id)
         }
     }
 
@@ -226,23 +277,48 @@ extension Engine {
 
     public func kill(_ ref: String, signal: String?) async throws(EngineError) {
         let id = try resolve(ref)
+        let text = signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL"
+        guard let number = Signal.parse(text) else { throw EngineError(.invalidArgument, "Invalid signal: \(text)") }
         guard containers[id]!.running else {
             throw EngineError(.conflict, "Container \(id) is not running")
         }
-        let result = await runtime(["kill", id, signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL"])
+        containers[id]!.manuallyStopped = true
+        try persist(containers[id]!)
+        let result = await runtime(["kill", id, String(number)])
         guard result.succeeded else { throw EngineError(.system, Self.trimmed(result.output)) }
+        publish(container: containers[id]!, "kill", extra: ["signal": String(number)])
+        await thawAfterSignal(id)
     }
 
     /// The stop signal, then SIGKILL after `timeout` seconds (default the container's, else 10).
+    /// A container waiting to be restarted by its policy just stays stopped.
     public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
         let id = try resolve(ref)
-        let rec = containers[id]!
+        var rec = containers[id]!
+        if rec.status == .restarting {
+            try rec.transition(to: .exited)
+            rec.manuallyStopped = true
+            containers[id] = rec
+            try persist(rec)
+            publish(container: rec, "stop")
+            return
+        }
         guard rec.running else { throw EngineError(.notModified, "container already stopped") }
+        rec.manuallyStopped = true
+        containers[id] = rec
+        try persist(rec)
         let seconds = timeout ?? rec.config.stopTimeout ?? 10
-        _ = await runtime(["kill", id, rec.config.stopSignal ?? "SIGTERM"])
-        if seconds >= 0, await waitStopped(id, seconds: Double(seconds)) { return }
-        _ = await runtime(["kill", id, "SIGKILL"])
-        _ = await waitStopped(id, seconds: 30)
+        let signal = rec.config.stopSignal.flatMap(Signal.parse) ?? SIGTERM
+        _ = await runtime(["kill", id, String(signal)])
+        publish(container: rec, "kill", extra: ["signal": String(signal)])
+        await thawAfterSignal(id)
+        let stopped = seconds >= 0 ? await waitStopped(id, seconds: Double(seconds)) : false
+        if !stopped {
+            _ = await runtime(["kill", id, "SIGKILL"])
+            publish(container: rec, "kill", extra: ["signal": String(SIGKILL)])
+            _ = await waitStopped(id, seconds: 30)
+        }
+        if let rec = containers[id] { publish(container: rec, "stop") }
     }
 
     func waitStopped(_ id: String, seconds: Double) async -> Bool {
@@ -256,7 +332,8 @@ extension Engine {
 
     // MARK: Remove
 
-    public func remove(_ ref: String, force: Bool) async throws(EngineError) {
+    /// `volumes` (`docker rm -v`) also removes the container's anonymous volumes.
+    public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws(EngineError) {
         let id = try resolve(ref)
         guard !removing.contains(id) else { return }
         guard !starting.contains(id) else {
@@ -268,6 +345,7 @@ extension Engine {
             }
             removing.insert(id)
             _ = await runtime(["kill", id, "SIGKILL"])
+            await thawAfterSignal(id)
             if !(await waitStopped(id, seconds: 10)) {
                 removing.remove(id)
                 throw EngineError(.system, "container \(id) did not exit after SIGKILL")
@@ -284,11 +362,17 @@ extension Engine {
         rec = containers[id] ?? rec
         unmountRootfs(&rec)
         for waiter in pendingAttaches.removeValue(forKey: id) ?? [] { waiter.finish() }
+        // The record goes first: a crash from here on leaves a directory without container.json,
+        // which the next start sweeps away, never a container with half its files.
+        unlink(dir(id) + "/container.json")
+        try? FileSystem.syncDirectory(dir(id))
         try? images.snapshots.remove(container: id)
         do { try FileSystem.removeTree(dir(id)) } catch {
             throw EngineError(.system, error.message)
         }
         removedExitCodes[id] = rec.exitCode
         containers[id] = nil
+        publish(container: rec, "destroy")
+        releaseVolumes(of: rec, removeAnonymous: removeVolumes || rec.hostConfig.autoRemove == true)
     }
 }

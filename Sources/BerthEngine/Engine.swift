@@ -1,6 +1,7 @@
 import BerthImages
 import BerthOCI
 import BerthOS
+import BerthVolumes
 import FoundationEssentials
 import Glibc
 
@@ -18,7 +19,11 @@ public actor Engine {
     public nonisolated let root: String
     public nonisolated let runtimePath: String
     public nonisolated let monitorPath: String
+    /// The static init bind-mounted as /sbin/docker-init for `--init`.
+    public nonisolated let initPath: String
     let images: ImageStore
+    /// Named and anonymous volumes (see Engine+Volumes).
+    let volumes: VolumeStore
     var containers: [String: ContainerRecord]
     /// Exits observed per container, so `wait(next-exit)` registered before start works.
     var exitCounts: [String: Int] = [:]
@@ -31,17 +36,24 @@ public actor Engine {
     /// Attach clients waiting for a created container's monitor.
     var pendingAttaches: [String: [AsyncStream<AttachConnection>.Continuation]] = [:]
     var events = EventLog()
+    /// Exec instances by ID, in memory only as in dockerd (see Engine+Exec).
+    var execs: [String: ExecInstance] = [:]
+    /// The restart policy's current delay per container, in milliseconds.
+    var restartDelays: [String: Int] = [:]
 
-    public init(root: String, runtimePath: String, monitorPath: String) throws(EngineError) {
+    public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "") throws(EngineError) {
         let root = FileSystem.absolute(root)
         self.root = root
         self.runtimePath = runtimePath
         self.monitorPath = monitorPath
+        self.initPath = initPath
         do {
             images = try ImageStore(root: root + "/images")
         } catch {
             throw Self.mapError(error)
         }
+        volumes = try Self.volumeCall { () throws(VolumeError) in try VolumeStore(root: root + "/volumes") }
+        volumes.removeLeftovers()
         try Self.system { () throws(SystemError) in
             try FileSystem.makeDirectories(root + "/containers", mode: 0o710)
             try FileSystem.makeDirectories(root + "/runtime", mode: 0o700)
@@ -50,16 +62,26 @@ public actor Engine {
         let decoder = JSONDecoder()
         var loaded: [String: ContainerRecord] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? [] {
-            guard let bytes = try? FileSystem.readBytes(root + "/containers/\(entry)/container.json"),
-                  let rec = try? decoder.decode(ContainerRecord.self, from: Data(bytes)) else { continue }
+            let path = root + "/containers/" + entry
+            guard let bytes = try? FileSystem.readBytes(path + "/container.json") else {
+                // A create or removal cut short by a crash: nothing was acknowledged for it.
+                if umount2(path + "/bundle/rootfs", Int32(MNT_DETACH)) == 0 || errno == EINVAL || errno == ENOENT {
+                    try? images.snapshots.remove(container: entry)
+                    try? FileSystem.removeTree(path)
+                }
+                continue
+            }
+            guard let rec = try? decoder.decode(ContainerRecord.self, from: Data(bytes)) else { continue }
             loaded[rec.id] = rec
         }
         containers = loaded
     }
 
-    /// Resumes watching containers that were running when the daemon last stopped.
-    public func recover() {
+    /// Resumes watching containers that were running when the daemon last stopped, and starts
+    /// those their restart policy wants running.
+    public func recover() async {
         for rec in containers.values where rec.running { watchExit(rec.id) }
+        await restartAfterDaemonStart()
     }
 
     // MARK: Paths
@@ -85,11 +107,6 @@ public actor Engine {
         containers[try resolve(ref)]!
     }
 
-    /// Newest first, as `docker ps`.
-    public func list(all: Bool) -> [ContainerRecord] {
-        containers.values.filter { all || $0.running }.sorted { $0.created > $1.created }
-    }
-
     public func counts() -> (running: Int, stopped: Int, images: Int) {
         let running = containers.values.filter(\.running).count
         return (running, containers.count - running, (try? images.list().count) ?? 0)
@@ -105,7 +122,12 @@ public actor Engine {
         let bytes: Data
         do { bytes = try JSONEncoder().encode(rec) } catch { throw EngineError(.system, "encoding container.json: \(error)") }
         let path = dir(rec.id) + "/container.json"
-        try Self.system { () throws(SystemError) in try FileSystem.writeAtomically(path, bytes, mode: 0o600, durable: true) }
+        let isNew = !FileSystem.exists(path)
+        try Self.system { () throws(SystemError) in
+            try FileSystem.writeAtomically(path, bytes, mode: 0o600, durable: true)
+            // A new container's directory entry must reach the disk too.
+            if isNew { try FileSystem.syncDirectory(root + "/containers") }
+        }
     }
 
     static func system<T>(_ body: () throws(SystemError) -> T) throws(EngineError) -> T {

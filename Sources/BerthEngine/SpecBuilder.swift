@@ -238,7 +238,7 @@ public struct SpecBuilder {
         return env
     }
 
-    private static func replaceOrAppend(_ env: inout [String], _ entry: String) {
+    static func replaceOrAppend(_ env: inout [String], _ entry: String) {
         let key = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
         if let i = env.firstIndex(where: { $0.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0] == key }) {
             env[i] = entry
@@ -404,43 +404,205 @@ public struct SpecBuilder {
         ]
     }
 
-    /// `-v src:dst[:opts]`: an absolute source is a host path, a source without "/" a named volume.
+    /// One mount asked for through `Binds`, `Mounts` or `Tmpfs`, validated but not resolved: a
+    /// volume is named by `source` (empty for an anonymous one) and a bind's host path has not
+    /// been looked at. The engine resolves these; `ociMount` turns a resolved one into a mount.
+    public struct MountRequest: Sendable, Equatable {
+        public enum Kind: String, Sendable { case bind, volume, tmpfs }
+        public var kind: Kind
+        public var source: String
+        public var destination: String
+        public var readOnly = false
+        /// The `-v` mode text (`ro,z`), Docker's `Mode` in inspect.
+        public var mode = ""
+        /// Empty for the default, rprivate.
+        public var propagation = ""
+        public var recursive = true
+        /// Leave a new volume empty instead of filling it from the image.
+        public var noCopy = false
+        public var subpath = ""
+        /// For a volume this mount creates: its driver, driver options and labels.
+        public var volumeDriver = ""
+        public var volumeOptions: [String: String] = [:]
+        public var volumeLabels: [String: String] = [:]
+        /// OCI options of a tmpfs.
+        public var tmpfsOptions: [String] = []
+        /// From `Binds` (`-v`), where a missing host directory is created rather than refused.
+        public var fromBinds = false
+
+        public init(kind: Kind, source: String, destination: String, readOnly: Bool = false) {
+            self.kind = kind; self.source = source; self.destination = destination; self.readOnly = readOnly
+        }
+    }
+
     static func parseBinds(_ binds: [String], lookups: Lookups) throws(EngineError) -> [Mount] {
-        var out: [Mount] = []
+        try bindRequests(binds).map { r throws(EngineError) in try ociMount(r, lookups: lookups) }
+    }
+
+    static func parseMounts(_ mounts: [DockerHostConfig.MountPoint], lookups: Lookups) throws(EngineError) -> [Mount] {
+        try mountRequests(mounts).map { r throws(EngineError) in try ociMount(r, lookups: lookups) }
+    }
+
+    static func parseTmpfs(_ tmpfs: [String: String]) throws(EngineError) -> [Mount] {
+        try tmpfsRequests(tmpfs).map { r throws(EngineError) in try ociMount(r, lookups: Lookups()) }
+    }
+
+    /// A resolved request as the runtime mounts it: volumes are bind mounts of their directory.
+    static func ociMount(_ r: MountRequest, lookups: Lookups) throws(EngineError) -> Mount {
+        if r.kind == .tmpfs {
+            return Mount(destination: r.destination, type: "tmpfs", source: "tmpfs", options: r.tmpfsOptions)
+        }
+        var source = r.source
+        if r.kind == .volume {
+            guard !r.source.isEmpty else {
+                throw EngineError(.invalidState, "the anonymous volume at \(r.destination) was given no name")
+            }
+            source = try lookups.volume(r.source)
+            if !r.subpath.isEmpty { source += "/" + r.subpath }
+        }
+        var options = [r.recursive ? "rbind" : "bind", r.propagation.isEmpty ? "rprivate" : r.propagation]
+        if r.readOnly { options.append("ro") }
+        return Mount(destination: r.destination, type: "bind", source: source, options: options)
+    }
+
+    /// `-v [src:]dst[:opts]` (Docker's linux parser): an absolute source is a host path, a
+    /// source without "/" a named volume, no source an anonymous volume.
+    public static func bindRequests(_ binds: [String]) throws(EngineError) -> [MountRequest] {
+        var out: [MountRequest] = []
         for bind in binds {
             let parts = bind.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2 || parts.count == 3 else {
+            guard (1...3).contains(parts.count) else {
                 throw EngineError(.invalidArgument, "invalid volume specification: '\(bind)'")
             }
+            if parts.count == 1 {
+                var r = MountRequest(kind: .volume, source: "", destination: try cleanDestination(parts[0]))
+                r.fromBinds = true
+                out.append(r)
+                continue
+            }
             let src = parts[0]
-            let dst = try cleanDestination(parts[1], spec: bind)
+            let dst = try cleanDestination(parts[1])
             guard !src.isEmpty else {
                 throw EngineError(.invalidArgument, "invalid volume specification: '\(bind)': missing source")
             }
-            var readOnly = false
-            var propagation = "rprivate"
+            var r = MountRequest(kind: src.hasPrefix("/") ? .bind : .volume, source: src, destination: dst)
+            r.fromBinds = true
+            if r.kind == .bind {
+                r.source = FileSystem.clean(src)
+            } else if src.contains("/") {
+                throw EngineError(.invalidArgument, "invalid volume specification: '\(bind)': source must be an absolute path or a volume name")
+            } else if !isValidVolumeName(src) {
+                throw EngineError(.invalidArgument, "\"\(src)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+            }
             if parts.count == 3 {
+                r.mode = parts[2]
                 for opt in parts[2].split(separator: ",").map(String.init) {
                     switch opt {
-                    case "ro": readOnly = true
-                    case "rw": readOnly = false
-                    case "z", "Z", "nocopy": break  // SELinux relabel and copy-up do not apply here.
-                    case _ where propagationModes.contains(opt): propagation = opt
+                    case "ro": r.readOnly = true
+                    case "rw": r.readOnly = false
+                    case "z", "Z": break  // SELinux relabelling does not apply here.
+                    case "nocopy": r.noCopy = true
+                    case _ where propagationModes.contains(opt): r.propagation = opt
                     default: throw EngineError(.invalidArgument, "invalid mode: \(opt)")
                     }
                 }
             }
-            let source: String
-            if src.hasPrefix("/") {
-                source = src
-            } else if !src.contains("/"), isValidVolumeName(src) {
-                source = try lookups.volume(src)
-            } else {
-                throw EngineError(.invalidArgument, "invalid volume specification: '\(bind)': source must be an absolute path or a volume name")
+            // Docker's defaults as inspect shows them: `z` for named volumes, rprivate for binds.
+            if r.kind == .volume && r.mode.isEmpty { r.mode = "z" }
+            if r.kind == .bind && r.propagation.isEmpty { r.propagation = "rprivate" }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// `HostConfig.Mounts` (`--mount`), with Docker's validateMountConfig errors.
+    public static func mountRequests(_ mounts: [DockerHostConfig.MountPoint]) throws(EngineError) -> [MountRequest] {
+        var out: [MountRequest] = []
+        for m in mounts {
+            let type = m.type ?? ""
+            func invalid(_ why: String) -> EngineError {
+                EngineError(.invalidArgument, "invalid mount config for type \"\(type)\": \(why)")
             }
-            var options = ["rbind", propagation]
-            if readOnly { options.append("ro") }
-            out.append(Mount(destination: dst, type: "bind", source: source, options: options))
+            func refuse(_ field: String, _ present: Bool) throws(EngineError) {
+                if present { throw invalid("field \(field) must not be specified") }
+            }
+            guard let target = nonEmpty(m.target) else { throw invalid("field Target must not be empty") }
+            var r = MountRequest(kind: .bind, source: m.source ?? "", destination: try cleanDestination(target),
+                                 readOnly: m.readOnly ?? false)
+            switch type {
+            case "bind":
+                try refuse("VolumeOptions", m.volumeOptions != nil)
+                try refuse("TmpfsOptions", m.tmpfsOptions != nil)
+                guard !r.source.isEmpty else { throw invalid("field Source must not be empty") }
+                guard r.source.hasPrefix("/") else {
+                    throw invalid("invalid mount path: '\(r.source)' mount path must be absolute")
+                }
+                r.source = FileSystem.clean(r.source)
+                r.recursive = !(m.bindOptions?.nonRecursive ?? false)
+                r.propagation = nonEmpty(m.bindOptions?.propagation) ?? "rprivate"
+                guard propagationModes.contains(r.propagation) else {
+                    throw invalid("invalid propagation mode: \(r.propagation)")
+                }
+            case "volume":
+                r.kind = .volume
+                try refuse("BindOptions", m.bindOptions != nil)
+                try refuse("TmpfsOptions", m.tmpfsOptions != nil)
+                if !r.source.isEmpty && !isValidVolumeName(r.source) {
+                    throw invalid("\"\(r.source)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")
+                }
+                let options = m.volumeOptions
+                r.noCopy = options?.noCopy ?? false
+                r.volumeLabels = options?.labels ?? [:]
+                r.volumeDriver = options?.driverConfig?.name ?? ""
+                r.volumeOptions = options?.driverConfig?.options ?? [:]
+                r.subpath = options?.subpath ?? ""
+                if !r.subpath.isEmpty {
+                    guard !r.source.isEmpty else { throw invalid("cannot use subpath with an anonymous volume") }
+                    guard !r.subpath.hasPrefix("/"), !r.subpath.split(separator: "/").contains("..") else {
+                        throw invalid("subpath must be a relative path within the volume")
+                    }
+                }
+            case "tmpfs":
+                r.kind = .tmpfs
+                try refuse("Source", !r.source.isEmpty)
+                try refuse("BindOptions", m.bindOptions != nil)
+                try refuse("VolumeOptions", m.volumeOptions != nil)
+                var options = ["nosuid", "nodev", "noexec"]
+                if r.readOnly { options.append("ro") }
+                if let size = m.tmpfsOptions?.sizeBytes {
+                    guard size >= 0 else { throw invalid("invalid tmpfs size: \(size)") }
+                    if size > 0 { options.append("size=\(size)") }
+                }
+                if let mode = m.tmpfsOptions?.mode, mode != 0 { options.append("mode=" + String(mode & 0o7777, radix: 8)) }
+                r.tmpfsOptions = options
+            default:
+                throw EngineError(.invalidArgument, "mount type unknown or not supported: \"\(type)\"")
+            }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// `--tmpfs /run:size=1m,exec`: Docker's defaults noexec,nosuid,nodev with the user's
+    /// options overriding their opposites.
+    public static func tmpfsRequests(_ tmpfs: [String: String]) throws(EngineError) -> [MountRequest] {
+        let opposites = ["exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid",
+                         "dev": "nodev", "nodev": "dev", "ro": "rw", "rw": "ro"]
+        var out: [MountRequest] = []
+        for (path, opts) in tmpfs.sorted(by: { $0.key < $1.key }) {
+            var r = MountRequest(kind: .tmpfs, source: "", destination: try cleanDestination(path))
+            var options = ["noexec", "nosuid", "nodev"]
+            for opt in opts.split(separator: ",").map(String.init) where !opt.isEmpty {
+                if let opposite = opposites[opt] { options.removeAll { $0 == opposite || $0 == opt } }
+                if let eq = opt.firstIndex(of: "=") {
+                    let key = opt[..<eq]
+                    options.removeAll { $0.hasPrefix(key + "=") }
+                }
+                options.append(opt)
+            }
+            r.tmpfsOptions = options
+            r.readOnly = options.contains("ro")
+            out.append(r)
         }
         return out
     }
@@ -452,86 +614,15 @@ public struct SpecBuilder {
         return alnum(first) && name.unicodeScalars.dropFirst().allSatisfy { alnum($0) || "_.-".unicodeScalars.contains($0) }
     }
 
-    static func cleanDestination(_ path: String, spec: String) throws(EngineError) -> String {
+    static func cleanDestination(_ path: String) throws(EngineError) -> String {
         guard path.hasPrefix("/") else {
             throw EngineError(.invalidArgument, "invalid mount config: invalid mount path: '\(path)' mount path must be absolute")
         }
-        let parts = path.split(separator: "/").filter { $0 != "." }
-        return "/" + parts.joined(separator: "/")
-    }
-
-    static func parseMounts(_ mounts: [DockerHostConfig.MountPoint], lookups: Lookups) throws(EngineError) -> [Mount] {
-        var out: [Mount] = []
-        for m in mounts {
-            let type = m.type ?? ""
-            guard let target = nonEmpty(m.target) else {
-                throw EngineError(.invalidArgument, "invalid mount config for type \"\(type)\": field Target must not be empty")
-            }
-            let dst = try cleanDestination(target, spec: target)
-            switch type {
-            case "bind", "volume":
-                var source: String
-                if type == "bind" {
-                    guard let s = nonEmpty(m.source), s.hasPrefix("/") else {
-                        throw EngineError(.invalidArgument, "invalid mount config for type \"bind\": invalid mount path: '\(m.source ?? "")' mount path must be absolute")
-                    }
-                    source = s
-                } else {
-                    guard let name = nonEmpty(m.source) else {
-                        throw EngineError(.invalidArgument, "invalid mount config for type \"volume\": anonymous volumes are not supported")
-                    }
-                    source = try lookups.volume(name)
-                    if let sub = nonEmpty(m.volumeOptions?.subpath) {
-                        guard !sub.hasPrefix("/"), !sub.split(separator: "/").contains("..") else {
-                            throw EngineError(.invalidArgument, "invalid mount config for type \"volume\": subpath must be a relative path within the volume")
-                        }
-                        source += "/" + sub
-                    }
-                }
-                let recursive = !(m.bindOptions?.nonRecursive ?? false)
-                let propagation = nonEmpty(m.bindOptions?.propagation) ?? "rprivate"
-                guard propagationModes.contains(propagation) else {
-                    throw EngineError(.invalidArgument, "invalid mount config for type \"\(type)\": invalid propagation mode: \(propagation)")
-                }
-                var options = [recursive ? "rbind" : "bind", propagation]
-                if m.readOnly == true { options.append("ro") }
-                out.append(Mount(destination: dst, type: "bind", source: source, options: options))
-            case "tmpfs":
-                guard nonEmpty(m.source) == nil else {
-                    throw EngineError(.invalidArgument, "invalid mount config for type \"tmpfs\": field Source must not be specified")
-                }
-                var options = ["nosuid", "nodev", "noexec"]
-                if m.readOnly == true { options.append("ro") }
-                if let size = m.tmpfsOptions?.sizeBytes, size > 0 { options.append("size=\(size)") }
-                if let mode = m.tmpfsOptions?.mode, mode != 0 { options.append("mode=" + String(mode & 0o7777, radix: 8)) }
-                out.append(Mount(destination: dst, type: "tmpfs", source: "tmpfs", options: options))
-            default:
-                throw EngineError(.invalidArgument, "mount type unknown or not supported: \"\(type)\"")
-            }
+        let clean = FileSystem.clean(path)
+        guard clean != "/" else {
+            throw EngineError(.invalidArgument, "invalid specification: destination can't be '/'")
         }
-        return out
-    }
-
-    /// `--tmpfs /run:size=1m,exec`: Docker's defaults noexec,nosuid,nodev with the user's
-    /// options overriding their opposites.
-    static func parseTmpfs(_ tmpfs: [String: String]) throws(EngineError) -> [Mount] {
-        let opposites = ["exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid",
-                         "dev": "nodev", "nodev": "dev", "ro": "rw", "rw": "ro"]
-        var out: [Mount] = []
-        for (path, opts) in tmpfs.sorted(by: { $0.key < $1.key }) {
-            let dst = try cleanDestination(path, spec: path)
-            var options = ["noexec", "nosuid", "nodev"]
-            for opt in opts.split(separator: ",").map(String.init) where !opt.isEmpty {
-                if let opposite = opposites[opt] { options.removeAll { $0 == opposite || $0 == opt } }
-                if let eq = opt.firstIndex(of: "=") {
-                    let key = opt[..<eq]
-                    options.removeAll { $0.hasPrefix(key + "=") }
-                }
-                options.append(opt)
-            }
-            out.append(Mount(destination: dst, type: "tmpfs", source: "tmpfs", options: options))
-        }
-        return out
+        return clean
     }
 
     private static func depth(_ path: String) -> Int { path.split(separator: "/").count }

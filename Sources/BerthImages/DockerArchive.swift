@@ -28,13 +28,18 @@ extension ImageStore {
             } else {
                 throw ImageError.invalid("not an image archive: it has neither manifest.json nor index.json")
             }
+            for p in pending {
+                let manifest = try JSON.decode(ImageManifest.self, from: try content.read(p.record.manifest.digest),
+                                               what: "manifest \(p.record.manifest.digest)")
+                try unpack(layers: manifest.layers, diffIDs: p.record.diffIDs)
+            }
             try register(pending)
             return pending.map {
                 LoadedImage(id: $0.record.id, manifestDigest: $0.record.manifest.digest, tags: $0.tags.map(\.familiarString))
             }
         } catch {
             content.endLease(lease)
-            _ = try? content.collectGarbage(roots: Set(snapshot.images.values.map(\.manifest.digest)))
+            _ = try? collectGarbage()
             throw error
         }
     }
@@ -216,6 +221,8 @@ extension ImageStore {
         }
         var manifestJSON: [DockerArchiveManifestEntry] = []
         var index: [Descriptor] = []
+        // The legacy `repositories` file: name → tag → top layer, which older loaders read.
+        var repositories: [String: [String: String]] = [:]
         for key in order {
             let rec = r.images[key.string]!
             let manifest = try JSON.decode(ImageManifest.self, from: try content.read(key), what: "manifest \(key)")
@@ -227,6 +234,9 @@ extension ImageStore {
                                                            repoTags: tags.isEmpty ? nil : tags.map(\.familiarString),
                                                            layers: manifest.layers.map { ArchiveFiles.blobPath($0.digest) }))
             if tags.isEmpty { index.append(rec.manifest) }
+            if let top = manifest.layers.last {
+                for t in tags { repositories[t.familiarName, default: [:]][t.tag ?? Reference.defaultTag] = top.digest.hex }
+            }
             for t in tags {
                 var d = rec.manifest
                 d.annotations = [AnnotationKey.containerdImageName: t.description, AnnotationKey.refName: t.tag ?? ""]
@@ -236,6 +246,7 @@ extension ImageStore {
         try tar.addFile("index.json", try JSON.encode(ImageIndex(manifests: index)))
         try tar.addFile("manifest.json", try JSON.encode(manifestJSON))
         try tar.addFile("oci-layout", try JSON.encode(ImageLayoutHeader()))
+        if !repositories.isEmpty { try tar.addFile("repositories", try JSON.encode(repositories)) }
         try tar.finish()
     }
 

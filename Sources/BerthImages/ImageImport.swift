@@ -16,28 +16,45 @@ extension ImageStore {
 
         let lease = content.beginLease()
         defer { content.endLease(lease) }
-        let layerBlob = try content.ingest(fileDescriptor: fd, lease: lease)
-        let (diffID, compression): (Digest, LayerCompression)
         do {
-            let bfd = try content.open(layerBlob.digest)
-            defer { close(bfd) }
-            // Also proves the stream is a readable tar before it becomes an image.
-            let reader = try TarReader(fd: bfd, what: "imported tarball")
-            diffID = try reader.finish().digest
-            compression = reader.compression
+            // Stored as the plain tar whatever the input's compression (as dockerd keeps layers),
+            // so the blob's digest is its DiffID and every tool can read it back.
+            let writer = try content.writer(lease: lease)
+            let reader = try TarReader(fd: fd, what: "imported tarball", tee: writer)
+            let diffID = try reader.finish().digest
+            let layer = try writer.commit(mediaType: LayerCompression.none.ociMediaType, expected: diffID)
+            try unpack(layers: [layer], diffIDs: [diffID])
+            let when = created ?? RFC3339.now()
+            let comment = message.flatMap { $0.isEmpty ? nil : $0 } ?? "Imported from -"
+            let config = ImageConfig(
+                created: when, architecture: platform.architecture, os: platform.os, variant: platform.variant,
+                config: containerConfig, rootfs: .init(diffIDs: [diffID]),
+                history: [.init(created: when, comment: comment)])
+            let configDesc = try content.ingest(bytes: try JSON.encode(CommentedConfig(config: config, comment: comment)),
+                                                mediaType: MediaType.imageConfig, lease: lease)
+            let manifest = ImageManifest(config: configDesc, layers: [layer])
+            let manifestDesc = try content.ingest(bytes: try JSON.encode(manifest), mediaType: MediaType.imageManifest, lease: lease)
+            try register([Pending(record: record(manifest: manifestDesc, config: configDesc, imageConfig: config, layers: [layer]),
+                                  tags: ref.map { [$0.withDefaultTag()] } ?? [])])
+            return try image(configDesc.digest.string)
+        } catch {
+            content.endLease(lease)
+            _ = try? collectGarbage()
+            throw error
         }
-        let when = created ?? RFC3339.now()
-        let config = ImageConfig(
-            created: when, architecture: platform.architecture, os: platform.os, variant: platform.variant,
-            config: containerConfig, rootfs: .init(diffIDs: [diffID]),
-            history: [.init(created: when, comment: message ?? "Imported from -")])
-        let configDesc = try content.ingest(bytes: try JSON.encode(config), mediaType: MediaType.imageConfig, lease: lease)
-        let layer = Descriptor(mediaType: compression.ociMediaType, digest: layerBlob.digest, size: layerBlob.size)
-        let manifest = ImageManifest(config: configDesc, layers: [layer])
-        let manifestDesc = try content.ingest(bytes: try JSON.encode(manifest), mediaType: MediaType.imageManifest, lease: lease)
-        try register([Pending(record: record(manifest: manifestDesc, config: configDesc, imageConfig: config, layers: [layer]),
-                              tags: ref.map { [$0.withDefaultTag()] } ?? [])])
-        return try image(configDesc.digest.string)
+    }
+}
+
+/// An image config with Docker's top-level `comment`, which `docker image inspect` shows.
+private struct CommentedConfig: Encodable {
+    var config: ImageConfig
+    var comment: String
+    enum CodingKeys: String, CodingKey { case comment }
+
+    func encode(to encoder: any Encoder) throws {
+        try config.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(comment, forKey: .comment)
     }
 }
 

@@ -64,6 +64,8 @@ public final class ImageStore: Sendable {
         public var size: Int64
         /// `name@sha256:…` references known from a registry.
         public var repoDigests: [String]
+        /// When a tag last moved onto this image (RFC 3339), Docker's `Metadata.LastTagTime`.
+        public var lastTagTime: String?
     }
 
     /// Applies `change` to a copy of the state, writes it durably, then publishes it; a failed
@@ -107,6 +109,10 @@ public final class ImageStore: Sendable {
         public var repoTags: [Reference]
         public var repoDigests: [Reference]
         public var size: Int64
+        public var lastTagTime: String?
+        /// The Docker fields of the config that the OCI spec lacks.
+        public var comment: String
+        public var dockerVersion: String
         public var diffIDs: [Digest] { config.rootfs.diffIDs }
         /// Unix seconds from the config's `created`, nil when absent or unreadable.
         public var created: Int64? { config.created.flatMap(RFC3339.parse) }
@@ -160,10 +166,20 @@ public final class ImageStore: Sendable {
         return try image(rec, r)
     }
 
-    private func image(_ rec: ImageRecord, _ r: Repositories) throws -> Image {
-        let config = try JSON.decode(ImageConfig.self, from: try content.read(rec.id), what: "image config \(rec.id)")
+    func image(_ rec: ImageRecord, _ r: Repositories) throws -> Image {
+        let bytes = try content.read(rec.id)
+        let config = try JSON.decode(ImageConfig.self, from: bytes, what: "image config \(rec.id)")
+        let extras = (try? JSON.decode(DockerConfigFields.self, from: bytes, what: "")) ?? DockerConfigFields()
         return Image(id: rec.id, manifest: rec.manifest, config: config, repoTags: r.tags(of: rec.manifest.digest),
-                     repoDigests: rec.repoDigests.compactMap { try? Reference(parsing: $0) }, size: rec.size)
+                     repoDigests: rec.repoDigests.compactMap { try? Reference(parsing: $0) }, size: rec.size,
+                     lastTagTime: rec.lastTagTime, comment: extras.comment ?? "", dockerVersion: extras.dockerVersion ?? "")
+    }
+
+    /// Top-level keys Docker writes into image configs besides the OCI ones.
+    private struct DockerConfigFields: Decodable {
+        var comment: String?
+        var dockerVersion: String?
+        enum CodingKeys: String, CodingKey { case comment, dockerVersion = "docker_version" }
     }
 
     /// The manifest of an image.
@@ -171,45 +187,23 @@ public final class ImageStore: Sendable {
         try JSON.decode(ImageManifest.self, from: try content.read(image.manifest.digest), what: "manifest \(image.manifest.digest)")
     }
 
-    /// A row of `docker images`.
-    public struct Summary: Sendable, Hashable {
-        public var id: Digest
-        public var manifestDigest: Digest
-        /// Familiar forms: `busybox:latest`.
-        public var repoTags: [String]
-        public var repoDigests: [String]
-        /// Unix seconds.
-        public var created: Int64
-        public var size: Int64
-        public var labels: [String: String]
-    }
-
-    /// Every image, newest first.
-    public func list() throws -> [Summary] {
-        let r = snapshot
-        var out: [Summary] = []
-        for rec in r.images.values {
-            let config = try? JSON.decode(ImageConfig.self, from: try content.read(rec.id), what: "config")
-            out.append(Summary(id: rec.id, manifestDigest: rec.manifest.digest,
-                               repoTags: r.tags(of: rec.manifest.digest).map(\.familiarString),
-                               repoDigests: rec.repoDigests.compactMap { try? Reference(parsing: $0).familiarString },
-                               created: rec.created.flatMap(RFC3339.parse) ?? 0, size: rec.size,
-                               labels: config?.config?.labels ?? [:]))
-        }
-        return out.sorted { ($0.created, $0.id.hex) > ($1.created, $1.id.hex) }
-    }
-
     // MARK: Tags
 
     /// Points `target` (`name[:tag]`, default tag `latest`) at the image `source` names,
-    /// moving it from any image it named before.
-    public func tag(_ source: String, as target: String) throws {
-        let ref = try Reference(parsing: target)
+    /// moving it from any image it named before. Returns the image's ID and the tag in its
+    /// familiar form.
+    @discardableResult
+    public func tag(_ source: String, as target: String) throws -> (id: Digest, tag: String) {
+        let ref = try Reference(parsing: target).withDefaultTag()
         guard ref.digest == nil else { throw ImageError.invalid("refusing to create a tag with a digest reference") }
-        try commit { r in
+        let now = RFC3339.now()
+        let id = try commit { r in
             let (rec, _) = try resolve(source, in: r)
-            r.tags[ref.withDefaultTag().description] = rec.manifest.digest
+            r.tags[ref.description] = rec.manifest.digest
+            r.images[rec.manifest.digest.string]?.lastTagTime = now
+            return rec.id
         }
+        return (id, ref.familiarString)
     }
 
     /// Removes one tag (or repo digest); the image stays, untagged if it was the last.
@@ -240,75 +234,22 @@ public final class ImageStore: Sendable {
         }
     }
 
-    // MARK: Deleting
+    // MARK: Garbage
 
-    public enum DeleteResult: Sendable, Hashable {
-        case untagged(String)
-        case deleted(Digest)
-    }
-
-    /// `docker rmi`: by reference, removes that tag and deletes the image only when it was the
-    /// last one; by ID, removes all its tags and the image. Refuses without `force` when the
-    /// image is in `inUse` (IDs of images containers use) or, by ID, tagged in several
-    /// repositories. Unreferenced blobs and layers are collected afterwards.
-    @discardableResult
-    public func delete(_ refOrID: String, force: Bool = false, inUse: Set<Digest> = []) throws -> [DeleteResult] {
-        let results: [DeleteResult] = try commit { r in
-            let (rec, match) = try resolve(refOrID, in: r)
-            let tags = r.tags(of: rec.manifest.digest)
-            let short = rec.id.shortHex
-            var out: [DeleteResult] = []
-            switch match {
-            case .reference(let ref) where ref.digest == nil:
-                if tags.count > 1 || !rec.repoDigests.isEmpty {
-                    r.tags.removeValue(forKey: ref.description)
-                    return [.untagged(ref.familiarString)]
-                }
-                if inUse.contains(rec.id) && !force {
-                    throw ImageError.conflict("conflict: unable to remove repository reference \"\(refOrID)\" (must force) - container is using its referenced image \(short)")
-                }
-            case .reference(let ref):
-                let digestRef = ref.digested(rec.manifest.digest)
-                if let i = rec.repoDigests.firstIndex(of: digestRef.description), tags.count + rec.repoDigests.count > 1 {
-                    r.images[rec.manifest.digest.string]?.repoDigests.remove(at: i)
-                    return [.untagged(digestRef.familiarString)]
-                }
-                if inUse.contains(rec.id) && !force {
-                    throw ImageError.conflict("conflict: unable to remove repository reference \"\(refOrID)\" (must force) - container is using its referenced image \(short)")
-                }
-            case .id:
-                if Set(tags.map(\.name)).count > 1 && !force {
-                    throw ImageError.conflict("conflict: unable to delete \(short) (must be forced) - image is referenced in multiple repositories")
-                }
-                if inUse.contains(rec.id) && !force {
-                    throw ImageError.conflict("conflict: unable to delete \(short) (must be forced) - image is being used by a container")
-                }
-            }
-            // Delete every record of this ID (the same config under several manifests).
-            for (key, other) in r.images where other.id == rec.id {
-                for t in r.tags(of: other.manifest.digest) {
-                    r.tags.removeValue(forKey: t.description)
-                    out.append(.untagged(t.familiarString))
-                }
-                for d in other.repoDigests {
-                    out.append(.untagged((try? Reference(parsing: d).familiarString) ?? d))
-                }
-                r.images.removeValue(forKey: key)
-            }
-            out.append(.deleted(rec.id))
-            return out
-        }
-        try collectGarbage()
-        return results
+    /// What a garbage collection removed.
+    public struct Garbage: Sendable {
+        public var blobs: ContentStore.CollectionResult
+        /// DiffIDs of the unpacked layers removed.
+        public var layers: [Digest]
     }
 
     /// Removes blobs no image references and unpacked layers no image or container uses.
     @discardableResult
-    public func collectGarbage() throws -> ContentStore.CollectionResult {
+    public func collectGarbage() throws -> Garbage {
         let r = snapshot
-        let result = try content.collectGarbage(roots: Set(r.images.values.map(\.manifest.digest)))
-        try snapshots.prune(keeping: Set(r.images.values.flatMap(\.diffIDs)))
-        return result
+        let blobs = try content.collectGarbage(roots: Set(r.images.values.map(\.manifest.digest)))
+        let layers = try snapshots.prune(keeping: Set(r.images.values.flatMap(\.diffIDs)))
+        return Garbage(blobs: blobs, layers: layers)
     }
 
     // MARK: Containers
@@ -321,12 +262,19 @@ public final class ImageStore: Sendable {
         guard manifest.layers.count == img.diffIDs.count else {
             throw ImageError.state("image \(img.id.shortHex): \(manifest.layers.count) layers but \(img.diffIDs.count) DiffIDs")
         }
-        for (layer, diffID) in zip(manifest.layers, img.diffIDs) where !snapshots.hasLayer(diffID) {
+        try unpack(layers: manifest.layers, diffIDs: img.diffIDs)
+        return try snapshots.prepare(container: id, layers: img.diffIDs, target: target)
+    }
+
+    /// Unpacks the stored layer blobs not unpacked yet, checking each DiffID. Loads and imports
+    /// do it before registering an image, so a layer that cannot be applied (an entry that
+    /// climbs out of it, a hardlink to outside) refuses the image instead of a later `run`.
+    func unpack(layers: [Descriptor], diffIDs: [Digest]) throws {
+        for (layer, diffID) in zip(layers, diffIDs) where !snapshots.hasLayer(diffID) {
             let fd = try content.open(layer.digest)
             defer { close(fd) }
             try snapshots.unpackLayer(diffID, from: fd)
         }
-        return try snapshots.prepare(container: id, layers: img.diffIDs, target: target)
     }
 
     // MARK: Registering
@@ -343,7 +291,11 @@ public final class ImageStore: Sendable {
             for p in images {
                 let key = p.record.manifest.digest.string
                 var rec = p.record
-                if let old = r.images[key] { rec.repoDigests = Array(Set(old.repoDigests + rec.repoDigests)).sorted() }
+                if let old = r.images[key] {
+                    rec.repoDigests = Array(Set(old.repoDigests + rec.repoDigests)).sorted()
+                    rec.lastTagTime = old.lastTagTime
+                }
+                if !p.tags.isEmpty { rec.lastTagTime = RFC3339.now() }
                 r.images[key] = rec
                 for t in p.tags { r.tags[t.withDefaultTag().description] = p.record.manifest.digest }
             }

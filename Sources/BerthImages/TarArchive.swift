@@ -66,10 +66,13 @@ final class TarReader {
     private var tarAtEnd = false
     private(set) var compression = LayerCompression.none
     private let what: String
+    /// Receives every decompressed byte as it is hashed (`docker import` stores the plain tar).
+    private let tee: IngestWriter?
 
     /// Reads from `fd`, which the caller keeps open until the reader is gone.
-    init(fd: Int32, what: String) throws {
+    init(fd: Int32, what: String, tee: IngestWriter? = nil) throws {
         self.what = what
+        self.tee = tee
         guard let raw = archive_read_new() else { throw ImageError.system("archive_read_new", errno: ENOMEM) }
         self.raw = raw
         guard let tar = archive_read_new() else {
@@ -125,6 +128,12 @@ final class TarReader {
             }
             if size == 0 { continue }
             hasher.update(UnsafeRawBufferPointer(start: block, count: size))
+            if let tee {
+                do { try tee.write(UnsafeRawBufferPointer(start: block, count: size)) } catch {
+                    rawError = "\(error)"
+                    return -1
+                }
+            }
             buffer.pointee = block
             return size
         }

@@ -76,6 +76,16 @@ public enum FileSystem {
             unlink(tmp)
             throw e
         }
+        // The rename itself is only on disk once the directory is.
+        if durable { try syncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])) }
+    }
+
+    /// fsync of a directory: makes the entries created, renamed or removed in it durable.
+    public static func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SystemError("fsync \(path)") }
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

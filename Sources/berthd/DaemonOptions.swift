@@ -16,6 +16,8 @@ struct DaemonOptions: Sendable {
     /// berth-runtime and berth-monitor; nil means "beside the berthd executable".
     var runtimePath: String?
     var monitorPath: String?
+    /// The static PID 1 for `--init` (dockerd's `init-path`); nil means berth-init beside berthd.
+    var initPath: String?
 
     static let defaultConfigFile = "/etc/berth/daemon.json"
 
@@ -38,6 +40,7 @@ struct DaemonOptions: Sendable {
               --insecure-tcp       serve tcp:// hosts without TLS (anyone reaching the port is root here)
               --runtime-path string  berth-runtime binary (default: beside berthd)
               --monitor-path string  berth-monitor binary (default: beside berthd)
+              --init-path string   static init for --init containers (default: berth-init beside berthd)
           -v, --version            print the version
           -h, --help               print this help
 
@@ -60,7 +63,7 @@ struct DaemonFlags {
             (["debug", "D"], .bool), (["group", "G"], .value), (["pidfile", "p"], .value), (["log-format"], .value),
             (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
-            (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value),
+            (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value), (["init-path"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
         for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
@@ -113,10 +116,11 @@ struct DaemonConfigFile: Decodable {
     var logLevel: String?
     var tls: Bool?
     var tlsVerify: Bool?
+    var initPath: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hosts, dataRoot = "data-root", execRoot = "exec-root", debug, group, pidFile = "pidfile"
-        case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify"
+        case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify", initPath = "init-path"
     }
 
     /// Keys present in the file, to warn about the ones berthd ignores.
@@ -164,6 +168,7 @@ extension DaemonOptions {
             if let v = file.pidFile { options.pidFile = v }
             if let v = file.logFormat { options.logFormat = v }
             if let v = file.logLevel { options.logLevel = v }
+            if let v = file.initPath { options.initPath = v }
         } else if let explicitFile {
             throw UsageError(message: "cannot read configuration file \(explicitFile)")
         }
@@ -182,6 +187,7 @@ extension DaemonOptions {
         if let v = flags.bool("insecure-tcp") { options.insecureTCP = v }
         if let v = flags.string("runtime-path") { options.runtimePath = v }
         if let v = flags.string("monitor-path") { options.monitorPath = v }
+        if let v = flags.string("init-path") { options.initPath = v }
 
         guard ["text", "json"].contains(options.logFormat) else {
             throw UsageError(message: "invalid log format \(options.logFormat): want text or json")

@@ -84,7 +84,8 @@ func run() async -> Int32 {
     let engine: Engine
     do {
         engine = try Engine(root: options.dataRoot, runtimePath: options.runtimePath ?? besideMe + "/berth-runtime",
-                            monitorPath: options.monitorPath ?? besideMe + "/berth-monitor")
+                            monitorPath: options.monitorPath ?? besideMe + "/berth-monitor",
+                            initPath: options.initPath ?? besideMe + "/berth-init")
     } catch {
         log.error("\(error)")
         return 1
@@ -96,8 +97,12 @@ func run() async -> Int32 {
                                     engine: engine)
     var router = Router()
     SystemRoutes(provider: provider).register(on: &router)
+    EventRoutes(engine: engine).register(on: &router)
     ImageRoutes(engine: engine).register(on: &router)
     ContainerRoutes(engine: engine).register(on: &router)
+    VolumeRoutes(engine: engine).register(on: &router)
+    ContainerProcessRoutes(engine: engine).register(on: &router)
+    ExecRoutes(engine: engine).register(on: &router)
     let server = APIServer(router: router, log: log)
     let access = UnixSocketAccess(group: options.group ?? "berth", groupRequired: options.group != nil)
     do {

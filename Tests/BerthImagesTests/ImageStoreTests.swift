@@ -96,20 +96,27 @@ final class ImageStoreTests: XCTestCase {
         try store.addRepoDigest(try Reference(parsing: "registry.local/bb"), to: try store.image("busybox"))
         let manifest = try store.image("busybox").manifest.digest
         XCTAssertEqual(try store.list()[0].repoDigests, ["registry.local/bb@\(manifest)"])
-        XCTAssertEqual(try store.delete("registry.local/bb@\(manifest)"), [.untagged("registry.local/bb@\(manifest)")])
+        XCTAssertEqual(try store.delete("registry.local/bb@\(manifest)").items, [.untagged("registry.local/bb@\(manifest)")])
         XCTAssertEqual(try store.list()[0].repoDigests, [])
         // By reference with other tags left: only untagged.
-        XCTAssertEqual(try store.delete("busybox:stable"), [.untagged("busybox:stable")])
+        XCTAssertEqual(try store.delete("busybox:stable").items, [.untagged("busybox:stable")])
         // By ID while tagged in two repositories: refused unless forced.
         expectError(.conflict, containing: "referenced in multiple repositories") { try store.delete(String(id.hex.prefix(8))) }
         try store.untag("mine/bb:1")
         expectError(.notFound) { try store.untag("mine/bb:1") }
         // The last tag of an image a container uses: refused unless forced.
-        expectError(.conflict, containing: "must force") { try store.delete("busybox", inUse: [id]) }
+        let stopped = [ImageUser(imageID: id, containerID: String(repeating: "c", count: 64), running: false)]
+        expectError(.conflict, containing: "unable to remove repository reference \"busybox\" (must force) - container cccccccccccc is using its referenced image \(id.shortHex)") {
+            try store.delete("busybox", users: stopped)
+        }
         XCTAssertTrue(store.content.has(id))
-        let results = try store.delete("busybox", force: true, inUse: [id])
-        XCTAssertEqual(results, [.untagged("busybox:latest"), .deleted(id)])
+        let diffID = try store.image("busybox").diffIDs[0]
+        let removal = try store.delete("busybox", force: true, users: stopped)
+        // The one layer goes with the image; its ChainID is its DiffID.
+        XCTAssertEqual(removal.items, [.untagged("busybox:latest"), .deleted(id), .deleted(diffID)])
+        XCTAssertGreaterThan(removal.reclaimedBytes, 1_000_000)
         XCTAssertEqual(try store.list().count, 0)
+        XCTAssertEqual(try store.snapshots.layers(), [])
         expectError(.notFound) { _ = try store.image(id.string) }
         XCTAssertEqual(names(scratch.sub("a/content/blobs/sha256")), [], "blobs are collected")
     }

@@ -11,56 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Daemon, requires_docker_cli
+from conftest import BUILD, REPO, Daemon, cleanup_daemon, requires_docker_cli  # noqa: F401 (fixtures)
 
-BUILD = REPO / ".build" / "debug"
 pytestmark = requires_docker_cli
-
-
-@pytest.fixture(scope="session")
-def busybox_tar():
-    d = Path(tempfile.mkdtemp(prefix="berth-img-", dir="/tmp"))
-    tar = d / "busybox.tar"
-    subprocess.run([str(REPO / "scripts" / "mkimage-busybox.sh"), str(tar)], check=True, capture_output=True)
-    yield tar
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _cleanup(d: Daemon):
-    """Force-removes every container through the API, stops berthd, then makes sure no overlay
-    mount or runtime state is left under the temporary root."""
-    try:
-        if d.proc is not None and d.proc.poll() is None:
-            status, _, body = d.request("GET", "/containers/json?all=1")
-            if status == 200:
-                for c in json.loads(body):
-                    d.request("DELETE", f"/containers/{c['Id']}?force=1")
-            d.stop()
-    finally:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            target = line.split(" ")[4]
-            if target.startswith(str(d.root)):
-                subprocess.run(["umount", "-l", target], check=False)
-        runtime_root = d.data_root / "runtime"
-        if runtime_root.is_dir():
-            for entry in runtime_root.iterdir():
-                subprocess.run([str(BUILD / "berth-runtime"), "--root", str(runtime_root), "delete", "--force", entry.name],
-                               check=False, capture_output=True)
-        shutil.rmtree(d.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def engine(busybox_tar):
-    root = Path(tempfile.mkdtemp(prefix="berthd-", dir="/tmp"))
-    d = Daemon(root, extra_args=["--runtime-path", str(BUILD / "berth-runtime"),
-                                 "--monitor-path", str(BUILD / "berth-monitor")])
-    try:
-        d.start()
-        out = d.docker("load", "-i", str(busybox_tar)).stdout
-        d.loaded_output = out
-        yield d
-    finally:
-        _cleanup(d)
 
 
 def test_docker_load_prints_loaded_image(engine):

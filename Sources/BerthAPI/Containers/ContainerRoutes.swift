@@ -18,9 +18,33 @@ public struct ContainerRoutes: Sendable {
 
         // Containers.
         router.get("/containers/json") { request in
-            let now = Int64(time(nil))
-            let list = await engine.list(all: request.query.bool("all"))
-            return try .json(list.map { DockerContainerSummary($0, now: now) })
+            let filters = try Filters(parsing: request.query["filters"], allowed: ContainerFilters.keys)
+            let options = Engine.ListOptions(
+                all: request.query.bool("all"), limit: try request.query.int("limit"), size: request.query.bool("size"),
+                filters: try await mapped { try ContainerFilters(filters.values) })
+            let rows = try await mapped { try await engine.list(options) }
+            let now = DockerTime.now()
+            return try .json(rows.map { DockerContainerSummary($0, now: now) })
+        }
+        router.post("/containers/prune") { request in
+            let values = try Filters(parsing: request.query["filters"], allowed: ContainerPruneFilters.keys).values
+            let filters = try await mapped { try ContainerPruneFilters(values, now: DockerTime.now()) }
+            let pruned = await engine.prune(filters)
+            return try .json(DockerContainerPruneResponse(containersDeleted: pruned.deleted, spaceReclaimed: pruned.reclaimed))
+        }
+        router.post("/containers/{id}/rename") { request in
+            try await mapped { try await engine.rename(request.parameter("id"), to: request.query["name"] ?? "") }
+            return .noContent()
+        }
+        router.post("/containers/{id}/update") { request in
+            let change = try await request.decodeJSON(DockerContainerUpdate.self)
+            let warnings = try await mapped { try await engine.update(request.parameter("id"), change) }
+            return try .json(DockerContainerUpdateResponse(warnings: warnings))
+        }
+        router.post("/containers/{id}/restart") { request in
+            let timeout = try request.query.int("t") ?? request.query.int("timeout")
+            try await mapped { try await engine.restart(request.parameter("id"), timeout: timeout) }
+            return .noContent()
         }
         router.post("/containers/create") { request in
             let body = try await request.decodeJSON(DockerContainerCreateRequest.self)
@@ -28,7 +52,10 @@ public struct ContainerRoutes: Sendable {
             return try .json(DockerCreateResponse(id: created.id, warnings: created.warnings), status: .created)
         }
         router.get("/containers/{id}/json") { request in
-            try .json(DockerContainerInspect(try await mapped { try await engine.container(request.parameter("id")) }))
+            var inspect = DockerContainerInspect(try await mapped { try await engine.container(request.parameter("id")) })
+            let execs = await engine.execIDs(inspect.id)
+            inspect.execIDs = execs.isEmpty ? nil : execs
+            return try .json(inspect)
         }
         router.post("/containers/{id}/start") { request in
             try await orNotModified { try await engine.start(request.parameter("id")) }
@@ -41,7 +68,9 @@ public struct ContainerRoutes: Sendable {
             try await orNotModified { try await engine.kill(request.parameter("id"), signal: request.query["signal"]) }
         }
         router.delete("/containers/{id}") { request in
-            try await orNotModified { try await engine.remove(request.parameter("id"), force: request.query.bool("force")) }
+            try await orNotModified {
+                try await engine.remove(request.parameter("id"), force: request.query.bool("force"), volumes: request.query.bool("v"))
+            }
         }
         router.post("/containers/{id}/wait") { request in
             let text = request.query["condition"].flatMap { $0.isEmpty ? nil : $0 } ?? "not-running"
@@ -59,6 +88,10 @@ public struct ContainerRoutes: Sendable {
             let wantStdin = request.query.bool("stdin")
             let wantStdout = request.query.bool("stdout")
             let wantStderr = request.query.bool("stderr")
+            let keys: DetachKeys
+            do throws(DetachKeys.InvalidDetachKeys) { keys = try DetachKeys(request.query["detachKeys"] ?? "") } catch {
+                throw APIError.badRequest("Invalid detach keys (\(error.text)) provided")
+            }
             // Registered before the response, so a start that follows finds this client.
             let (tty, connections) = try await mapped { try await engine.attach(request.parameter("id")) }
             return .hijack(contentType: tty ? Self.raw : Self.multiplexed) { stream in
@@ -70,8 +103,12 @@ public struct ContainerRoutes: Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     if wantStdin {
                         group.addTask {
-                            for await buffer in stream.inbound { await connection.write(Array(buffer.readableBytesView)) }
-                            connection.closeInput()
+                            // With a TTY the detach keys end this client's stream; the container runs on.
+                            if await DetachKeys.copy(stream.inbound, keys: tty ? keys : nil, to: { await connection.write($0) }) {
+                                connection.stopReading()
+                            } else {
+                                connection.closeInput()
+                            }
                         }
                     }
                     var demux = FrameFilter(stdout: wantStdout, stderr: wantStderr, enabled: !tty)
@@ -84,13 +121,16 @@ public struct ContainerRoutes: Sendable {
             }
         }
         router.get("/containers/{id}/logs") { request in
-            let stdout = request.query.bool("stdout"), stderr = request.query.bool("stderr")
+            let q = request.query
+            let stdout = q.bool("stdout"), stderr = q.bool("stderr")
             guard stdout || stderr else { throw APIError.badRequest("Bad parameters: you must choose at least one stream") }
-            let (tty, records) = try await mapped {
-                try await engine.logs(request.parameter("id"), follow: request.query.bool("follow"))
+            let options = try await mapped {
+                try Engine.LogOptions(follow: q.bool("follow"), stdout: stdout, stderr: stderr, timestamps: q.bool("timestamps"),
+                                      tail: q["tail"], since: q["since"], until: q["until"], now: DockerTime.now())
             }
+            let (tty, records) = try await mapped { try await engine.logs(request.parameter("id"), options: options) }
             return .stream(contentType: tty ? Self.raw : Self.multiplexed) { out in
-                for try await record in records where record.stderr ? stderr : stdout {
+                for try await record in records {
                     if tty {
                         try await out.write(ByteBuffer(bytes: record.bytes))
                     } else {
