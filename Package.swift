@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS"]),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI", "BerthOS"]),
         .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "BerthOS", "CBerthSys"]),

@@ -19,8 +19,9 @@ public struct StreamSession {
 
     public init(response: Response, forwardStdin: Bool, tty: Bool, detachSequence: [UInt8] = [0x10, 0x11]) {
         self.response = response
-        let type = response.headers["content-type"] ?? ""
-        multiplexed = type.isEmpty ? !tty : type.contains("multiplexed")
+        // By the TTY setting, as the docker CLI decides: daemons before API 1.42 call every
+        // hijacked stream `raw-stream`.
+        multiplexed = !tty
         self.forwardStdin = forwardStdin
         closeOnStdinEOF = !tty
         self.detachSequence = tty && forwardStdin ? detachSequence : []

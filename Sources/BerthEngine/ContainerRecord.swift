@@ -66,3 +66,40 @@ public struct ContainerRecord: Codable, Sendable {
         status = next
     }
 }
+
+extension ContainerRecord {
+    enum CodingKeys: String, CodingKey {
+        case id, name, created, image, imageID, path, args, config, hostConfig, status, pid, exitCode, error
+        case startedAt, finishedAt, rootfsMounted, runtimeCreated, monitorPid, oomKilled, restartCount
+        case manuallyStopped, health, mounts
+    }
+
+    /// Records written by an older berthd lack the newer fields: those take their defaults, so
+    /// an upgrade never drops a container.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        created = try c.decode(String.self, forKey: .created)
+        image = try c.decode(String.self, forKey: .image)
+        imageID = try c.decode(String.self, forKey: .imageID)
+        path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+        args = try c.decodeIfPresent([String].self, forKey: .args) ?? []
+        config = try c.decode(DockerContainerConfig.self, forKey: .config)
+        hostConfig = try c.decode(DockerHostConfig.self, forKey: .hostConfig)
+        status = try c.decodeIfPresent(ContainerStatus.self, forKey: .status) ?? .created
+        pid = try c.decodeIfPresent(Int32.self, forKey: .pid) ?? 0
+        exitCode = try c.decodeIfPresent(Int32.self, forKey: .exitCode) ?? 0
+        error = try c.decodeIfPresent(String.self, forKey: .error) ?? ""
+        startedAt = try c.decodeIfPresent(String.self, forKey: .startedAt) ?? Self.zeroTime
+        finishedAt = try c.decodeIfPresent(String.self, forKey: .finishedAt) ?? Self.zeroTime
+        rootfsMounted = try c.decodeIfPresent(Bool.self, forKey: .rootfsMounted) ?? false
+        runtimeCreated = try c.decodeIfPresent(Bool.self, forKey: .runtimeCreated) ?? false
+        monitorPid = try c.decodeIfPresent(Int32.self, forKey: .monitorPid) ?? 0
+        oomKilled = try c.decodeIfPresent(Bool.self, forKey: .oomKilled) ?? false
+        restartCount = try c.decodeIfPresent(Int.self, forKey: .restartCount) ?? 0
+        manuallyStopped = try c.decodeIfPresent(Bool.self, forKey: .manuallyStopped) ?? false
+        health = try c.decodeIfPresent(HealthState.self, forKey: .health)
+        mounts = try c.decodeIfPresent([ContainerMount].self, forKey: .mounts)
+    }
+}

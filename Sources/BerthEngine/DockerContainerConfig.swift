@@ -304,3 +304,29 @@ public struct DockerNetworkingConfig: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension DockerContainerConfig {
+    /// The configuration as dockerd stores it (`mergeAndVerifyConfig`): what the request left
+    /// out comes from the image, so inspect shows what the container really runs with.
+    public func merged(with image: ContainerConfig?) -> DockerContainerConfig {
+        guard let image else { return self }
+        var c = self
+        if (c.user ?? "").isEmpty { c.user = image.user }
+        if let ports = image.exposedPorts { c.exposedPorts = ports.merging(c.exposedPorts ?? [:]) { _, mine in mine } }
+        let keys = Set((c.env ?? []).map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 })
+        let inherited = (image.env ?? []).filter { !keys.contains($0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0) }
+        if !inherited.isEmpty { c.env = (c.env ?? []) + inherited }
+        if let labels = image.labels { c.labels = labels.merging(c.labels ?? [:]) { _, mine in mine } }
+        if (c.entrypoint ?? []).isEmpty {
+            if (c.cmd ?? []).isEmpty { c.cmd = image.cmd }
+            if c.entrypoint == nil { c.entrypoint = image.entrypoint }
+        }
+        if c.healthcheck == nil { c.healthcheck = image.healthcheck }
+        if (c.workingDir ?? "").isEmpty { c.workingDir = image.workingDir }
+        if let volumes = image.volumes { c.volumes = volumes.merging(c.volumes ?? [:]) { _, mine in mine } }
+        if (c.stopSignal ?? "").isEmpty { c.stopSignal = image.stopSignal }
+        if c.onBuild == nil { c.onBuild = image.onBuild }
+        if c.shell == nil { c.shell = image.shell }
+        return c
+    }
+}

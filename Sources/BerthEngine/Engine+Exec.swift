@@ -88,30 +88,30 @@ extension Engine {
 
     /// Starts the exec's process. Without `detach` the caller pumps the session's streams;
     /// with it the output is discarded. The exit is recorded before `session.recorded()` returns.
+    /// As in dockerd, a failure once the exec is under way (the container stopped, an unknown
+    /// user, a command that cannot run) leaves it exited with 126.
     public func startExec(_ id: String, detach: Bool, consoleSize: TerminalSize?) async throws(EngineError) -> ExecSession {
         guard var exec = execs[id] else { throw EngineError(.notFound, "No such exec instance: \(id)") }
         if exec.running { throw EngineError(.conflict, "Error: Exec command \(id) is already running") }
         if exec.exitCode != nil { throw EngineError(.conflict, "Error: Exec command \(id) has already run") }
-        guard let rec = containers[exec.containerID] else {
-            throw EngineError(.notFound, "No such container: \(exec.containerID)")
-        }
-        try Self.requireExecutable(rec)
         if let consoleSize { exec.config.consoleSize = consoleSize }
-        let process = try execProcess(exec.config, container: rec)
-        let processFile = execFile(id, "json")
-        do {
-            let bytes = try JSONEncoder().encode(process)
-            try FileSystem.writeAtomically(processFile, bytes, mode: 0o600)
-        } catch {
-            throw EngineError(.system, "writing the exec's process.json: \(error)")
-        }
         exec.running = true
         execs[id] = exec
-        publish(container: rec, "exec_start: " + exec.config.cmd.joined(separator: " "), extra: ["execID": id])
-
-        let args = ["--root", root + "/runtime", "exec", "--process", processFile, "--pid-file", execFile(id, "pid")]
         let session: ExecSession
-        do {
+        do throws(EngineError) {
+            guard let rec = containers[exec.containerID] else {
+                throw EngineError(.notFound, "No such container: \(exec.containerID)")
+            }
+            publish(container: rec, "exec_start: " + exec.config.cmd.joined(separator: " "), extra: ["execID": id])
+            try Self.requireExecutable(rec)
+            let process = try execProcess(exec.config, container: rec)
+            let processFile = execFile(id, "json")
+            do {
+                try FileSystem.writeAtomically(processFile, try JSONEncoder().encode(process), mode: 0o600)
+            } catch {
+                throw EngineError(.system, "writing the exec's process.json: \(error)")
+            }
+            let args = ["--root", root + "/runtime", "exec", "--process", processFile, "--pid-file", execFile(id, "pid")]
             session = try await ExecSession.launch(
                 runtime: runtimePath, arguments: args, containerID: rec.id, tty: exec.config.tty,
                 stdin: exec.config.attachStdin && !detach, output: !detach, socketDirectory: root + "/tmp",

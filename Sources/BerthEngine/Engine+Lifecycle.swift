@@ -10,14 +10,7 @@ extension Engine {
     public func create(name requested: String?, request: DockerContainerCreateRequest) throws(EngineError) -> (id: String, warnings: [String]) {
         var name: String
         if let requested, !requested.isEmpty {
-            let bare = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
-            guard Self.validName(bare) else {
-                throw EngineError(.invalidArgument, "Invalid container name (\(bare)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-            }
-            name = "/" + bare
-            if let other = containers.values.first(where: { $0.name == name }) {
-                throw EngineError(.conflict, "Conflict. The container name \"\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
-            }
+            name = try availableName(requested)
         } else {
             repeat { name = "/" + Self.randomName() } while containers.values.contains { $0.name == name }
         }
@@ -82,7 +75,7 @@ extension Engine {
             let args = built.spec.process?.args ?? []
             var rec = ContainerRecord(
                 id: id, name: name, created: Timestamp.now(), image: imageRef, imageID: image.id.string,
-                path: args.first ?? "", args: Array(args.dropFirst()), config: request.config, hostConfig: hostConfig)
+                path: args.first ?? "", args: Array(args.dropFirst()), config: request.config.merged(with: image.config.config), hostConfig: hostConfig)
             rec.mounts = mountPlan.mounts
             try persist(rec)
             containers[id] = rec
@@ -115,6 +108,7 @@ extension Engine {
         guard !removing.contains(id) else { throw EngineError(.conflict, "removal of container \(id) is already in progress") }
         guard starting.insert(id).inserted else { throw EngineError(.conflict, "container \(id) is already being started") }
         defer { starting.remove(id) }
+        if let deletion = runtimeDeletes[id] { await deletion.value }
         if rec.runtimeCreated {
             _ = await runtime(["delete", "--force", id])
             rec.runtimeCreated = false
@@ -235,7 +229,13 @@ extension Engine {
         exitCounts[id, default: 0] += 1
         publish(container: rec, "die", extra: ["exitCode": String(rec.exitCode)])
         try? persist(rec)
-        if deleteRuntime { _ = await runtime(["delete", "--force", id]) }
+        if deleteRuntime {
+            // A start that comes meanwhile waits for this, or its create would meet the old state.
+            let deletion = Task { _ = await self.runtime(["delete", "--force", id]) }
+            runtimeDeletes[id] = deletion
+            await deletion.value
+            runtimeDeletes[id] = nil
+        }
         if rec.hostConfig.autoRemove == true, containers[id] != nil {
             try? await remove(id, force: true)
         } else {
@@ -294,6 +294,9 @@ extension Engine {
     /// A container waiting to be restarted by its policy just stays stopped.
     public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
         let id = try resolve(ref)
+        // A start in flight (the restart policy's, say) finishes first; then it is stopped.
+        while starting.contains(id) { try? await Task.sleep(for: .milliseconds(10)) }
+        guard containers[id] != nil else { throw EngineError(.notFound, "No such container: \(ref)") }
         var rec = containers[id]!
         if rec.status == .restarting {
             try rec.transition(to: .exited)

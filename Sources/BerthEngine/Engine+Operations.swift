@@ -53,8 +53,14 @@ extension Engine {
         var context = ContainerFilters.Context()
         for ref in filters.values["before"] ?? [] { context.beforeCreated = containers[try resolve(ref)]!.created }
         for ref in filters.values["since"] ?? [] { context.sinceCreated = containers[try resolve(ref)]!.created }
-        for ref in filters.values["ancestor"] ?? [] {
-            if let image = try? images.image(ref) { context.ancestorImageIDs.insert(image.id.string) }
+        let ancestors = (filters.values["ancestor"] ?? []).compactMap { try? images.image($0) }
+        guard !ancestors.isEmpty else { return context }
+        // Images built on an ancestor begin with all of its layers (Berth keeps no parent links).
+        let all = ((try? images.list()) ?? []).compactMap { try? images.image($0.id.string) }
+        for ancestor in ancestors {
+            for image in all where image.id == ancestor.id || (!ancestor.diffIDs.isEmpty && image.diffIDs.starts(with: ancestor.diffIDs)) {
+                context.ancestorImageIDs.insert(image.id.string)
+            }
         }
         return context
     }
@@ -102,17 +108,15 @@ extension Engine {
     public func rename(_ ref: String, to requested: String) throws(EngineError) {
         let id = try resolve(ref)
         guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
-        let bare = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
-        guard !bare.isEmpty else { throw EngineError(.invalidArgument, "Neither old nor new names may be empty") }
-        guard Self.validName(bare) else {
-            throw EngineError(.invalidArgument, "Invalid container name (\(bare)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        guard requested != "/", !requested.isEmpty else {
+            throw EngineError(.invalidArgument, "Neither old nor new names may be empty")
         }
-        let name = "/" + bare
-        guard name != rec.name else {
+        guard "/" + requested != rec.name, requested != rec.name else {
             throw EngineError(.invalidArgument, "Renaming a container with the same name as its current name")
         }
-        if let other = containers.values.first(where: { $0.name == name }) {
-            throw EngineError(.conflict, "Error when allocating new name: Conflict. The container name \"\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+        let name: String
+        do { name = try availableName(requested) } catch where error.code == .conflict {
+            throw EngineError(.conflict, "Error when allocating new name: " + error.message)
         }
         let oldName = rec.name
         rec.name = name

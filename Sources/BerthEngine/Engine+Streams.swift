@@ -83,7 +83,7 @@ extension Engine {
                     let running = await self.isRunning(id)
                     let more = reader.readAvailable { continuation.yield($0) }
                     guard more, options.follow, running, !Task.isCancelled else { break }
-                    if let until = options.untilNano, DockerTime.now() > until { break }
+                    if let until = options.untilNano, Timestamp.nowNanoseconds() > until { break }
                     try? await Task.sleep(for: .milliseconds(50))
                     reader.followRotation()
                 }

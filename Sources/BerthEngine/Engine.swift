@@ -40,6 +40,8 @@ public actor Engine {
     var execs: [String: ExecInstance] = [:]
     /// The restart policy's current delay per container, in milliseconds.
     var restartDelays: [String: Int] = [:]
+    /// `runtime delete` of containers that just exited, still running.
+    var runtimeDeletes: [String: Task<Void, Never>] = [:]
 
     public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "") throws(EngineError) {
         let root = FileSystem.absolute(root)
@@ -79,9 +81,10 @@ public actor Engine {
 
     /// Resumes watching containers that were running when the daemon last stopped, and starts
     /// those their restart policy wants running.
-    public func recover() async {
+    public func recover() {
         for rec in containers.values where rec.running { watchExit(rec.id) }
-        await restartAfterDaemonStart()
+        // In the background: the API is served meanwhile, as dockerd does.
+        Task { await restartAfterDaemonStart() }
     }
 
     // MARK: Paths
@@ -159,6 +162,19 @@ public actor Engine {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
         guard let a = s.firstIndex(where: { !isSpace($0) }), let b = s.lastIndex(where: { !isSpace($0) }) else { return "" }
         return String(s[a...b])
+    }
+
+    /// `requested` as a stored name (`/web`) if it is valid and free, with dockerd's errors.
+    func availableName(_ requested: String) throws(EngineError) -> String {
+        let bare = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
+        guard Self.validName(bare) else {
+            throw EngineError(.invalidArgument, "Invalid container name (\(bare)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+        let name = "/" + bare
+        if let other = containers.values.first(where: { $0.name == name }) {
+            throw EngineError(.conflict, "Conflict. The container name \"\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+        }
+        return name
     }
 
     static func validName(_ s: String) -> Bool {

@@ -13,8 +13,9 @@ extension ImageStore {
     }
 
     /// Loads every image of an archive read from `fd` (plain or compressed). Every digest is
-    /// checked (blob names, config digest, DiffIDs against layer content) before anything is
-    /// tagged; on any failure nothing is registered and the blobs stored so far are collected.
+    /// checked (blob names, config digest, DiffIDs against layer content) and every layer
+    /// unpacked before anything is tagged; on any failure nothing is registered and the blobs
+    /// and layers stored so far are collected.
     public func load(from fd: Int32) throws -> [LoadedImage] {
         let lease = content.beginLease()
         defer { content.endLease(lease) }

@@ -24,7 +24,7 @@ extension ImageStore {
             let diffID = try reader.finish().digest
             let layer = try writer.commit(mediaType: LayerCompression.none.ociMediaType, expected: diffID)
             try unpack(layers: [layer], diffIDs: [diffID])
-            let when = created ?? RFC3339.now()
+            let when = created ?? Timestamp.now()
             let comment = message.flatMap { $0.isEmpty ? nil : $0 } ?? "Imported from -"
             let config = ImageConfig(
                 created: when, architecture: platform.architecture, os: platform.os, variant: platform.variant,

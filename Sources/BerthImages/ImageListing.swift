@@ -1,4 +1,5 @@
 import BerthOCI
+import BerthOS
 
 extension ImageStore {
     /// A row of `docker images`.
@@ -20,7 +21,7 @@ extension ImageStore {
         let r = snapshot
         func createdTime(of name: String) throws -> Int64 {
             let (rec, _) = try resolve(name, in: r)
-            return rec.created.flatMap(RFC3339.parse) ?? 0
+            return rec.created.flatMap(Timestamp.unixSeconds) ?? 0
         }
         let before = try filter.before.map(createdTime)
         let since = try filter.since.map(createdTime)
@@ -39,7 +40,7 @@ extension ImageStore {
             case false?: if tags.isEmpty && digests.isEmpty { continue }
             case nil: break
             }
-            let created = rec.created.flatMap(RFC3339.parse) ?? 0
+            let created = rec.created.flatMap(Timestamp.unixSeconds) ?? 0
             if let before, created >= before { continue }
             if let since, created <= since { continue }
             if let until = filter.until, created > until { continue }
@@ -82,7 +83,7 @@ extension ImageStore {
                 size = layers[next].size
                 next += 1
             }
-            out.append(HistoryEntry(id: "<missing>", created: h.created.flatMap(RFC3339.parse) ?? 0, createdBy: h.createdBy ?? "",
+            out.append(HistoryEntry(id: "<missing>", created: h.created.flatMap(Timestamp.unixSeconds) ?? 0, createdBy: h.createdBy ?? "",
                                     tags: [], size: size, comment: h.comment ?? ""))
         }
         out.reverse()

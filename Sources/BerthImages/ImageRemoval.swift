@@ -1,4 +1,5 @@
 import BerthOCI
+import BerthOS
 
 /// A container that uses an image, as `delete` and `prune` need to know of it.
 public struct ImageUser: Sendable, Hashable {
@@ -140,7 +141,7 @@ extension ImageStore {
         for rec in r.images.values.sorted(by: { $0.manifest.digest < $1.manifest.digest }) where seen.insert(rec.id).inserted {
             let refs = r.references(of: rec.id)
             if danglingOnly && refs.contains(where: { $0.digest == nil }) { continue }
-            if let until = filter.until, (rec.created.flatMap(RFC3339.parse) ?? 0) > until { continue }
+            if let until = filter.until, (rec.created.flatMap(Timestamp.unixSeconds) ?? 0) > until { continue }
             if !filter.labels.isEmpty || !filter.excludedLabels.isEmpty {
                 guard filter.matchesLabels((try? image(rec, r))?.config.config?.labels ?? [:]) else { continue }
             }

@@ -115,7 +115,7 @@ public final class ImageStore: Sendable {
         public var dockerVersion: String
         public var diffIDs: [Digest] { config.rootfs.diffIDs }
         /// Unix seconds from the config's `created`, nil when absent or unreadable.
-        public var created: Int64? { config.created.flatMap(RFC3339.parse) }
+        public var created: Int64? { config.created.flatMap(Timestamp.unixSeconds) }
     }
 
     enum Match { case reference(Reference), id }
@@ -196,7 +196,7 @@ public final class ImageStore: Sendable {
     public func tag(_ source: String, as target: String) throws -> (id: Digest, tag: String) {
         let ref = try Reference(parsing: target).withDefaultTag()
         guard ref.digest == nil else { throw ImageError.invalid("refusing to create a tag with a digest reference") }
-        let now = RFC3339.now()
+        let now = Timestamp.now()
         let id = try commit { r in
             let (rec, _) = try resolve(source, in: r)
             r.tags[ref.description] = rec.manifest.digest
@@ -295,7 +295,7 @@ public final class ImageStore: Sendable {
                     rec.repoDigests = Array(Set(old.repoDigests + rec.repoDigests)).sorted()
                     rec.lastTagTime = old.lastTagTime
                 }
-                if !p.tags.isEmpty { rec.lastTagTime = RFC3339.now() }
+                if !p.tags.isEmpty { rec.lastTagTime = Timestamp.now() }
                 r.images[key] = rec
                 for t in p.tags { r.tags[t.withDefaultTag().description] = p.record.manifest.digest }
             }
@@ -307,66 +307,5 @@ public final class ImageStore: Sendable {
         ImageRecord(id: config.digest, manifest: Descriptor(mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size),
                     diffIDs: imageConfig.rootfs.diffIDs, created: imageConfig.created,
                     size: layers.reduce(0) { $0 + $1.size }, repoDigests: [])
-    }
-}
-
-/// RFC 3339 timestamps as image configs carry them.
-enum RFC3339 {
-    /// Unix seconds of `2024-01-02T03:04:05.123Z` / `…+02:00`; nil when malformed.
-    static func parse(_ s: String) -> Int64? {
-        let u = Array(s.utf8)
-        func num(_ r: Range<Int>) -> Int? {
-            guard r.upperBound <= u.count else { return nil }
-            var v = 0
-            for i in r {
-                guard u[i] >= 0x30 && u[i] <= 0x39 else { return nil }
-                v = v * 10 + Int(u[i] - 0x30)
-            }
-            return v
-        }
-        guard u.count >= 20, let year = num(0..<4), u[4] == 0x2d, let month = num(5..<7), u[7] == 0x2d,
-              let day = num(8..<10), u[10] == 0x54 || u[10] == 0x74 || u[10] == 0x20, let hour = num(11..<13), u[13] == 0x3a,
-              let minute = num(14..<16), u[16] == 0x3a, let second = num(17..<19) else { return nil }
-        var i = 19
-        if i < u.count && u[i] == 0x2e {
-            i += 1
-            while i < u.count && u[i] >= 0x30 && u[i] <= 0x39 { i += 1 }
-        }
-        var offset = 0
-        guard i < u.count else { return nil }
-        if u[i] == 0x5a || u[i] == 0x7a {
-            i += 1
-        } else if u[i] == 0x2b || u[i] == 0x2d, let oh = num(i + 1..<i + 3), i + 3 < u.count, u[i + 3] == 0x3a, let om = num(i + 4..<i + 6) {
-            offset = (oh * 3600 + om * 60) * (u[i] == 0x2b ? 1 : -1)
-            i += 6
-        } else {
-            return nil
-        }
-        guard i == u.count else { return nil }
-        var t = tm()
-        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month - 1); t.tm_mday = Int32(day)
-        t.tm_hour = Int32(hour); t.tm_min = Int32(minute); t.tm_sec = Int32(second)
-        return Int64(timegm(&t)) - Int64(offset)
-    }
-
-    /// `2024-01-02T03:04:05Z` (with nanoseconds when nonzero, like Go's RFC3339Nano).
-    static func format(seconds: Int64, nanoseconds: Int = 0) -> String {
-        var t = tm()
-        var s = time_t(seconds)
-        gmtime_r(&s, &t)
-        func pad(_ v: Int32, _ w: Int) -> String { let d = String(v); return String(repeating: "0", count: max(0, w - d.count)) + d }
-        var out = "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))"
-        if nanoseconds > 0 {
-            var frac = pad(Int32(nanoseconds), 9)
-            while frac.hasSuffix("0") { frac.removeLast() }
-            out += "." + frac
-        }
-        return out + "Z"
-    }
-
-    static func now() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return format(seconds: Int64(ts.tv_sec), nanoseconds: ts.tv_nsec)
     }
 }

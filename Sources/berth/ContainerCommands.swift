@@ -22,7 +22,9 @@ enum ContainerCommands {
         var limit = args.value("last").flatMap { Int($0) } ?? -1
         if args.flag("latest") { limit = 1 }
         let all = args.flag("all") || limit > 0
-        let size = args.flag("size") || (args.format?.contains(".Size") ?? false)
+        // Sizes cost the daemon a walk of each container's layer: only when they are shown.
+        let format = args.format ?? ""
+        let size = args.flag("size") || format.contains(".Size") || format == "json" || format.contains("json .}}")
         let list = try cli.client().get("/containers/json", query: [
             ("all", all ? "1" : nil), ("limit", limit > 0 ? String(limit) : nil), ("size", size ? "1" : nil),
             ("filters", try filtersJSON(args.list("filter"))),
@@ -56,11 +58,9 @@ enum ContainerCommands {
             return name.isEmpty ? m["Source"]?.string : (trunc ? ellipsis(name, 15) : name)
         }
         let networks = c["NetworkSettings"]?["Networks"]?.object?.keys.sorted() ?? []
-        var size = ""
-        if let rw = c["SizeRw"]?.double {
-            size = Units.humanSize(rw)
-            if let v = c["SizeRootFs"]?.double, v > 0 { size += " (virtual \(Units.humanSize(v)))" }
-        }
+        // Daemons leave zero sizes out (omitempty).
+        var size = Units.humanSize(c["SizeRw"]?.double ?? 0)
+        if let v = c["SizeRootFs"]?.double, v > 0 { size += " (virtual \(Units.humanSize(v)))" }
         let fields: [(String, String)] = [
             ("Command", goQuote(command)), ("CreatedAt", Units.goTime(unix: created)),
             ("ID", trunc ? shortID(id) : id), ("Image", image), ("Labels", labels.joined(separator: ",")),

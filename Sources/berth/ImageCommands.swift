@@ -95,7 +95,8 @@ enum ImageCommands {
             ("CreatedSince", Units.humanDuration(seconds: now - Double(created)) + " ago"), ("Digest", digest),
             ("ID", trunc ? shortID(id) : id), ("Repository", repository),
             ("SharedSize", shared < 0 ? "N/A" : Units.humanSize(shared)), ("Size", size), ("Tag", tag),
-            ("UniqueSize", shared < 0 ? "N/A" : Units.humanSize((image["Size"]?.double ?? 0) - shared)), ("VirtualSize", size),
+            ("UniqueSize", shared < 0 ? "N/A" : Units.humanSize((image["Size"]?.double ?? 0) - shared)),
+            ("VirtualSize", Units.humanSize(image["Size"]?.double ?? 0, precision: 4)),
         ]
         return .object(fields.map { ($0.0, JSON.string($0.1)) })
     }
@@ -285,7 +286,9 @@ enum ImageCommands {
                 ("Comment", h["Comment"]?.string ?? ""),
                 ("CreatedAt", human ? Units.goTime(unix: created) : Timestamp.format(seconds: Int(created), nanoseconds: 0)),
                 ("CreatedBy", createdBy),
-                ("CreatedSince", human ? Units.humanDuration(seconds: now - Double(created)) + " ago" : Units.goTime(unix: created)),
+                // A layer without a creation time (created 0) is "N/A", as docker shows it.
+                ("CreatedSince", created <= 0 ? "N/A"
+                    : human ? Units.humanDuration(seconds: now - Double(created)) + " ago" : Units.goTime(unix: created)),
                 ("ID", id == "<missing>" ? id : (trunc ? shortID(id) : id)),
                 ("Size", human ? Units.humanSize(size) : String(Int64(size))),
             ]

@@ -67,24 +67,16 @@ func shortID(_ id: String) -> String {
 
 /// Go's `strconv.Quote` for the printable text docker quotes (ps COMMAND).
 func goQuote(_ s: String) -> String {
-    var out = ""
-    JSONQuote.append(s, to: &out)
-    return out
-}
-
-enum JSONQuote {
-    static func append(_ s: String, to out: inout String) {
-        out += "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(c)
-            }
+    var out = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default: out.unicodeScalars.append(c)
         }
-        out += "\""
     }
+    return out + "\""
 }

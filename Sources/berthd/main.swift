@@ -98,6 +98,7 @@ func run() async -> Int32 {
     var router = Router()
     SystemRoutes(provider: provider).register(on: &router)
     EventRoutes(engine: engine).register(on: &router)
+    DiskUsageRoutes(engine: engine).register(on: &router)
     ImageRoutes(engine: engine).register(on: &router)
     ContainerRoutes(engine: engine).register(on: &router)
     VolumeRoutes(engine: engine).register(on: &router)

@@ -1,4 +1,5 @@
 @testable import BerthEngine
+import BerthOS
 import XCTest
 
 final class ContainerFiltersTests: XCTestCase {
@@ -87,7 +88,7 @@ final class ContainerFiltersTests: XCTestCase {
     }
 
     func testPruneFiltersUntilLabelAndNegatedLabel() throws {
-        let now = try XCTUnwrap(DockerTime.rfc3339("2025-01-01T01:00:00Z"))
+        let now = try XCTUnwrap(Timestamp.nanoseconds(rfc3339: "2025-01-01T01:00:00Z"))
         let rec = Self.record("p", labels: ["keep": "1", "suite": "a"], created: "2025-01-01T00:00:00.000000000Z")
         XCTAssertTrue(try ContainerPruneFilters(["until": ["30m"]], now: now).matches(rec))
         XCTAssertFalse(try ContainerPruneFilters(["until": ["2h"]], now: now).matches(rec))

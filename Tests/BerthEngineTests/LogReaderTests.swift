@@ -1,4 +1,5 @@
 @testable import BerthEngine
+import BerthOS
 import Glibc
 import XCTest
 
@@ -42,8 +43,8 @@ final class LogReaderTests: XCTestCase {
     func options(tail: Int? = nil, since: Int? = nil, until: Int? = nil) -> Engine.LogOptions {
         var o = Engine.LogOptions()
         o.tail = tail
-        o.sinceNano = since.map { DockerTime.rfc3339(Self.time($0))! }
-        o.untilNano = until.map { DockerTime.rfc3339(Self.time($0))! }
+        o.sinceNano = since.map { Timestamp.nanoseconds(rfc3339: Self.time($0))! }
+        o.untilNano = until.map { Timestamp.nanoseconds(rfc3339: Self.time($0))! }
         return o
     }
 

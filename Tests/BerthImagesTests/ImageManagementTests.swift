@@ -103,10 +103,13 @@ final class ImageManagementTests: XCTestCase {
         }
         let removal = try store.delete(String(img.id.hex.prefix(6)), force: true, users: stopped)
         XCTAssertEqual(removal.items, [.untagged("app:1"), .untagged("other:1"), .deleted(img.id), .deleted(img.diffIDs[0])])
-        // Two tags of one repository: by ID they go without force.
+        // Even two tags of one repository count as "multiple" (dockerd's isSingleReference); one tag
+        // goes with the image by ID without force.
         let again = try importImage(store, scratch, "g", ref: "app:1", created: "2020-01-01T00:00:00Z")
         try store.tag("app:1", as: "app:2")
-        XCTAssertEqual(try store.delete(again.id.string).items.prefix(3), [.untagged("app:1"), .untagged("app:2"), .deleted(again.id)])
+        expectError(.conflict, containing: "referenced in multiple repositories") { try store.delete(again.id.string) }
+        try store.untag("app:2")
+        XCTAssertEqual(try store.delete(again.id.string).items.prefix(2), [.untagged("app:1"), .deleted(again.id)])
         XCTAssertEqual(names(scratch.sub("a/content/blobs/sha256")), [])
         expectError(.notFound, containing: "No such image: app:1") { try store.delete("app:1") }
     }
@@ -145,6 +148,22 @@ final class ImageManagementTests: XCTestCase {
         XCTAssertEqual(history[0].created, 1_577_836_800)
         XCTAssertEqual(history[0].size, try store.manifest(of: img).layers[0].size)
         XCTAssertEqual(img.comment, "Imported from -", "the config's top-level comment, for inspect")
+    }
+
+    func testUsageCountsTheLayersImagesShare() throws {
+        let scratch = Scratch()
+        let store = try ImageStore(root: scratch.sub("a"))
+        let a = try importImage(store, scratch, "same", ref: "a:1", created: "2020-01-01T00:00:00Z")
+        // The same rootfs with another config: another image over the same layer.
+        let b = try importImage(store, scratch, "same", ref: "b:1", created: "2020-01-01T00:00:00Z", changes: ["CMD x"])
+        let alone = try importImage(store, scratch, "alone", ref: "c:1", created: "2020-01-01T00:00:00Z")
+        XCTAssertNotEqual(a.id, b.id)
+        let layer = try store.manifest(of: a).layers[0].size
+        let usage = Dictionary(uniqueKeysWithValues: try store.usage().map { ($0.id, $0) })
+        XCTAssertEqual(usage[a.id]?.size, layer)
+        XCTAssertEqual(usage[a.id]?.sharedSize, layer)
+        XCTAssertEqual(usage[b.id]?.sharedSize, layer)
+        XCTAssertEqual(usage[alone.id]?.sharedSize, 0)
     }
 
     func testImportStoresThePlainTarWhateverTheCompression() throws {

@@ -101,7 +101,8 @@ final class VolumeStoreTests: XCTestCase {
         symlink(outside + "/secret", image + "/etc/escape")
         // The mount point itself reached through an absolute symlink resolves inside the image.
         symlink("/etc", image + "/link")
-        mkfifo(image + "/etc/fifo", 0o620)
+        mkfifo(image + "/etc/fifo", 0o600)
+        chmod(image + "/etc/fifo", 0o620)
         if geteuid() == 0 {
             chown(image + "/etc/passwd", 1234, 5678)
             chown(image + "/etc", 42, 43)

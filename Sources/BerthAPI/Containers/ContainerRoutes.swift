@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthOS
 import FoundationEssentials
 import Glibc
 import NIOCore
@@ -23,12 +24,12 @@ public struct ContainerRoutes: Sendable {
                 all: request.query.bool("all"), limit: try request.query.int("limit"), size: request.query.bool("size"),
                 filters: try await mapped { try ContainerFilters(filters.values) })
             let rows = try await mapped { try await engine.list(options) }
-            let now = DockerTime.now()
+            let now = Timestamp.nowNanoseconds()
             return try .json(rows.map { DockerContainerSummary($0, now: now) })
         }
         router.post("/containers/prune") { request in
             let values = try Filters(parsing: request.query["filters"], allowed: ContainerPruneFilters.keys).values
-            let filters = try await mapped { try ContainerPruneFilters(values, now: DockerTime.now()) }
+            let filters = try await mapped { try ContainerPruneFilters(values, now: Timestamp.nowNanoseconds()) }
             let pruned = await engine.prune(filters)
             return try .json(DockerContainerPruneResponse(containersDeleted: pruned.deleted, spaceReclaimed: pruned.reclaimed))
         }
@@ -126,7 +127,7 @@ public struct ContainerRoutes: Sendable {
             guard stdout || stderr else { throw APIError.badRequest("Bad parameters: you must choose at least one stream") }
             let options = try await mapped {
                 try Engine.LogOptions(follow: q.bool("follow"), stdout: stdout, stderr: stderr, timestamps: q.bool("timestamps"),
-                                      tail: q["tail"], since: q["since"], until: q["until"], now: DockerTime.now())
+                                      tail: q["tail"], since: q["since"], until: q["until"], now: Timestamp.nowNanoseconds())
             }
             let (tty, records) = try await mapped { try await engine.logs(request.parameter("id"), options: options) }
             return .stream(contentType: tty ? Self.raw : Self.multiplexed) { out in

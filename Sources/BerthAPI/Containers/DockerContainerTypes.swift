@@ -116,7 +116,7 @@ struct DockerContainerSummary: Encodable, Sendable {
         image = r.image
         imageID = r.imageID
         command = ([r.path] + r.args).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
-        created = (DockerTime.rfc3339(r.created) ?? 0) / 1_000_000_000
+        created = (Timestamp.nanoseconds(rfc3339: r.created) ?? 0) / 1_000_000_000
         sizeRw = row.sizeRw
         sizeRootFs = row.sizeRootFs
         labels = r.config.labels ?? [:]
@@ -128,7 +128,7 @@ struct DockerContainerSummary: Encodable, Sendable {
 
     /// dockerd's `State.String()`: `Up 3 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 5 seconds ago`, ...
     static func status(_ r: ContainerRecord, now: Int64) -> String {
-        func since(_ time: String) -> String { humanDuration(now - (DockerTime.rfc3339(time) ?? now)) }
+        func since(_ time: String) -> String { humanDuration(now - (Timestamp.nanoseconds(rfc3339: time) ?? now)) }
         switch r.status {
         case .running:
             // dockerd: `Up 3 seconds (healthy)`, `(health: starting)` while starting.

@@ -33,16 +33,26 @@ public struct ExecRoutes: Sendable {
         router.post("/exec/{id}/start") { request in
             let body = try await request.decodeJSONIfPresent(DockerExecStartRequest.self)
             let id = request.parameter("id")
-            let detach = body?.detach ?? false
-            let session = try await mapped {
-                try await engine.startExec(id, detach: detach, consoleSize: TerminalSize(dockerPair: body?.consoleSize))
+            let consoleSize = TerminalSize(dockerPair: body?.consoleSize)
+            if body?.detach == true {
+                _ = try await mapped { try await engine.startExec(id, detach: true, consoleSize: consoleSize) }
+                return Response(status: .ok)  // dockerd's answer once a detached process has started
             }
-            // Detached: dockerd answers 200 with no body once the process has started.
-            if detach { return Response(status: .ok) }
             let config = try await mapped { try await engine.execInstance(id) }.config
             let keys = config.tty && config.attachStdin ? try Self.detachKeys(config.detachKeys) : nil
             let contentType = config.tty || request.apiVersion < "1.42" ? ContainerRoutes.raw : ContainerRoutes.multiplexed
+            // As dockerd, the stream carries a failure to start: the docker CLI shows no error
+            // body of a failed upgrade, and reads the exit code (126) from the exec's inspect.
             return .hijack(contentType: contentType) { stream in
+                let session: ExecSession
+                do throws(EngineError) {
+                    session = try await engine.startExec(id, detach: false, consoleSize: consoleSize)
+                } catch {
+                    let message = Array((error.message + "\r\n").utf8)
+                    try? await stream.write(config.tty ? ByteBuffer(bytes: message) : ContainerRoutes.frame(stream: 1, message))
+                    await stream.finish()
+                    return
+                }
                 await Self.relay(session, config: config, keys: keys, stream: stream)
             }
         }

@@ -1,4 +1,3 @@
-import BerthOS
 import FoundationEssentials
 
 /// Docker's `filters` query parameter: a JSON object from a key to its values, either as a list
@@ -48,23 +47,5 @@ public struct Filters: Sendable, Equatable {
             guard let have = labels[parts[0]] else { return false }
             return parts.count == 1 || have == parts[1]
         }
-    }
-}
-
-/// Docker's timestamps in queries (`since`, `until`): unix seconds with an optional fraction
-/// (`1700000000.5`), or RFC 3339. The docker CLI turns durations like `10m` into these itself.
-public enum DockerTimestamp {
-    /// Nanoseconds since the epoch, or nil when `text` is not a timestamp.
-    public static func nanoseconds(_ text: String) -> Int64? {
-        if let dot = text.firstIndex(of: "."), let seconds = Int64(text[..<dot]) {
-            let fraction = text[text.index(after: dot)...].prefix(9)
-            guard fraction.allSatisfy(\.isNumber), let f = Int64(fraction.isEmpty ? "0" : fraction) else { return nil }
-            var scale: Int64 = 1
-            for _ in fraction.count..<9 { scale *= 10 }
-            return seconds * 1_000_000_000 + f * scale
-        }
-        if let seconds = Int64(text) { return seconds * 1_000_000_000 }
-        guard let seconds = Timestamp.unixSeconds(text) else { return nil }
-        return seconds * 1_000_000_000
     }
 }

@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthOS
 import FoundationEssentials
 
 /// `GET /events`: past events from `since`, then live ones until `until` or the client leaves.
@@ -27,7 +28,7 @@ public struct EventRoutes: Sendable {
 
     static func time(_ text: String?, _ name: String) throws(APIError) -> Int64? {
         guard let text, !text.isEmpty else { return nil }
-        guard let nanos = DockerTimestamp.nanoseconds(text) else {
+        guard let nanos = Timestamp.nanoseconds(query: text, now: Timestamp.nowNanoseconds()) else {
             throw .badRequest("invalid value for \(name): \(text)")
         }
         return nanos
