@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Berth's main job on its built-in default, as far as what has landed allows: start berthd,
 # load a busybox image built offline from Debian's busybox-static, and drive it with the
-# real docker CLI: a one-shot container, then a web server (busybox httpd) in a container that
-# is queried and removed. (Port publishing arrives with the networking issue: the server is
-# reached inside the container's own network namespace.)
+# real docker CLI and with berth: a one-shot container, then a web server (busybox httpd) with
+# a health check in a container that is queried and removed. (Port publishing arrives with the
+# networking issue: the server is reached inside the container's own network namespace.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --static-swift-stdlib --product berth-runtime
 swift build -c release --product berth-monitor
 swift build -c release --product berthd
+swift build -c release --product berth
 BIN=$PWD/.build/release
 scripts/build-init.sh "$BIN"
 DOCKER=${DOCKER:-/usr/local/bin/docker}
@@ -38,17 +39,18 @@ scripts/mkimage-busybox.sh "$WORK/busybox.tar" >/dev/null
 echo "== docker run --rm busybox"
 "$DOCKER" run --rm busybox sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"'
 
-echo "== docker run -d: busybox httpd"
-"$DOCKER" run -d --name demo-web busybox sh -c \
+echo "== berth run -d: busybox httpd with a health check, restarted if it dies"
+BERTH="$BIN/berth"
+"$BERTH" run -d --name demo-web --restart unless-stopped \
+  --health-cmd 'wget -qO- http://127.0.0.1:8080/ >/dev/null' --health-interval 500ms busybox sh -c \
   'mkdir -p /www && echo "served by busybox httpd in a Berth container" > /www/index.html && exec httpd -f -p 8080 -h /www' >/dev/null
-"$DOCKER" ps --format '{{.Names}} {{.Image}} {{.Status}}'
-PID=$("$DOCKER" inspect -f '{{.State.Pid}}' demo-web)
-nsenter -t "$PID" -n ip link set lo up
-out=
 for _ in $(seq 50); do
-  out=$(nsenter -t "$PID" -n /bin/busybox wget -qO- http://127.0.0.1:8080/ 2>/dev/null) && break
-  sleep 0.1
+  [ "$("$BERTH" inspect --format '{{.State.Health.Status}}' demo-web)" = healthy ] && break
+  sleep 0.2
 done
+"$BERTH" ps --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
+PID=$("$BERTH" inspect --format '{{.State.Pid}}' demo-web)
+out=$(nsenter -t "$PID" -n /bin/busybox wget -qO- http://127.0.0.1:8080/ 2>/dev/null) || out=
 echo "GET http://127.0.0.1:8080/ in the container's network: ${out:-<no answer>}"
-"$DOCKER" rm -f demo-web >/dev/null
+"$BERTH" rm -f demo-web >/dev/null
 echo "== done"

@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -670,6 +671,20 @@ static void enter_namespaces(const berth_plan *p, int direct) {
     }
 }
 
+// A new network namespace starts with its loopback down; runc brings it up, and programs
+// expect 127.0.0.1 to answer even with no other interface.
+static void loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(errno, "creating a socket to bring up lo", NULL, NULL);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) die(errno, "reading the flags of lo", NULL, NULL);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) die(errno, "bringing up lo", NULL, NULL);
+    close(fd);
+}
+
 static void child_main(const berth_plan *p, int direct) {
     reset_signals();
     enter_namespaces(p, direct);
@@ -681,6 +696,7 @@ static void child_main(const berth_plan *p, int direct) {
     // The runtime has placed us in our cgroup: a new cgroup namespace is rooted there.
     if ((p->new_namespaces & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) != 0)
         die(errno, "creating the cgroup namespace", NULL, NULL);
+    if (p->new_namespaces & CLONE_NEWNET) loopback_up();
     if (p->setsid && setsid() < 0) die(errno, "setsid", NULL, NULL);
     umask(0);
     if (p->setup_rootfs) {

@@ -48,6 +48,23 @@ def test_new_network_namespace_has_only_loopback(rt):
     assert ifaces == ["lo"]
 
 
+def test_new_network_namespace_has_loopback_up(rt):
+    # runc brings lo up in a network namespace it creates; programs expect 127.0.0.1 to answer.
+    out = ok(rt.run("cat", "/sys/class/net/lo/operstate", "/sys/class/net/lo/flags"))
+    assert int(out.split()[1], 16) & 0x1, out  # IFF_UP
+
+
+def test_joined_network_namespace_keeps_its_loopback_state(rt):
+    ns = rt.add_netns()
+    path = f"/var/run/netns/{ns}"
+
+    def edit(c):
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+        c["linux"]["namespaces"].append({"type": "network", "path": path})
+    out = ok(rt.run("cat", "/sys/class/net/lo/flags", edit=edit))
+    assert not int(out, 16) & 0x1, out  # a joined namespace is the caller's to configure
+
+
 def test_join_network_namespace_by_path(rt):
     ns = rt.add_netns()
     subprocess.run(["ip", "-n", ns, "link", "add", "berthveth0", "type", "veth",
