@@ -132,9 +132,10 @@ extension Engine {
 
     func execExited(_ id: String, status: Int32) {
         guard var exec = execs[id] else { return }
-        let started = FileSystem.exists(execFile(id, "pid"))
+        let pid = (try? FileSystem.readString(execFile(id, "pid"))).flatMap { Int32(Self.trimmed($0)) }
         // The runtime fails with 1 when the process could not start; dockerd says 126 then.
-        let code = started ? berth_exit_code(status) : 126
+        let code = pid == nil ? 126 : berth_exit_code(status)
+        exec.pid = pid ?? 0
         exec.running = false
         exec.exitCode = Int32(code)
         exec.session = nil
@@ -497,32 +498,6 @@ private final class ConsoleListener {
     }
 }
 
-extension HelperProcess {
-    /// posix_spawn with `stdio` as the child's fds 0, 1 and 2, default signal dispositions and
-    /// an empty mask (berthd ignores SIGPIPE and the stop signals; helpers must not inherit that).
-    static func spawn(_ path: String, _ args: [String], stdio: [Int32]) throws(EngineError) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for (target, fd) in stdio.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(target)) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        let argv = CStringArray([path] + args)
-        let env = CStringArray(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, argv.pointer, env.pointer)
-        guard rc == 0 else { throw EngineError(.system, SystemError("spawn \(path)", errno: rc).message) }
-        return pid
-    }
-}
 
 extension AttachConnection {
     /// Ends what `read()` returns (a blocked read returns nil) while the monitor keeps the

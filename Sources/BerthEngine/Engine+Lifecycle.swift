@@ -99,6 +99,9 @@ extension Engine {
     func start(_ ref: String, byPolicy: Bool) async throws(EngineError) {
         let id = try resolve(ref)
         guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
+        if rec.status == .paused {
+            throw EngineError(.conflict, "cannot start a paused container, try unpause instead")
+        }
         if rec.running { throw EngineError(.notModified, "container already started") }
         if !byPolicy {
             rec.restartCount = 0
@@ -157,6 +160,11 @@ extension Engine {
             containers[id] = rec
             try? persist(rec)
             for waiter in pendingAttaches.removeValue(forKey: id) ?? [] { waiter.finish() }
+            // dockerd removes an AutoRemove container that failed to start: `docker run --rm`
+            // waits for that removal before it reports the error.
+            if rec.hostConfig.autoRemove == true, !byPolicy {
+                Task { try? await self.remove(id, force: true) }
+            }
             throw error
         }
         rec = containers[id] ?? rec
@@ -175,24 +183,15 @@ extension Engine {
         startHealthChecks(id)
     }
 
-    /// Polls for the monitor's exit.json (written atomically) every 20 ms. A monitor that died
-    /// without writing it (killed by hand, OOM) leaves the container unwatched: then the
-    /// container counts as exited once the runtime no longer sees it running.
+    /// Has the exit watcher report the container's exit (or the loss of its monitor).
     func watchExit(_ id: String) {
-        let path = monitorDir(id) + "/exit.json"
-        let monitorPid = containers[id]?.monitorPid ?? 0
-        Task {
-            var polls = 0
-            while !FileSystem.exists(path) {
-                try? await Task.sleep(for: .milliseconds(20))
-                polls += 1
-                if polls % 50 == 0, monitorPid > 0, Glibc.kill(monitorPid, 0) != 0, errno == ESRCH,
-                   !FileSystem.exists(path) {
-                    await self.monitorLost(id)
-                    return
-                }
-            }
-            await self.observeExit(id)
+        exitWatcher.watch(id: id, directory: monitorDir(id), monitorPid: containers[id]?.monitorPid ?? 0)
+    }
+
+    func exitReported(_ id: String, _ event: ExitWatcher.Event) async {
+        switch event {
+        case .exited: await observeExit(id)
+        case .monitorLost: await monitorLost(id)
         }
     }
 

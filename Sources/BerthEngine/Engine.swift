@@ -42,6 +42,7 @@ public actor Engine {
     var restartDelays: [String: Int] = [:]
     /// `runtime delete` of containers that just exited, still running.
     var runtimeDeletes: [String: Task<Void, Never>] = [:]
+    let exitWatcher = ExitWatcher()
 
     public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "") throws(EngineError) {
         let root = FileSystem.absolute(root)
@@ -77,6 +78,10 @@ public actor Engine {
             loaded[rec.id] = rec
         }
         containers = loaded
+        let exits = exitWatcher.events
+        Task { [weak self] in
+            for await (id, event) in exits { await self?.exitReported(id, event) }
+        }
     }
 
     /// Resumes watching containers that were running when the daemon last stopped, and starts

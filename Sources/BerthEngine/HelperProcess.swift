@@ -24,13 +24,38 @@ enum HelperProcess {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             return Result(status: -1, output: SystemError("socketpair").message)
         }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
+        let pid: pid_t
+        do {
+            pid = try spawn(path, args, stdio: [devNull, fds[1], fds[1]])
+        } catch {
+            close(fds[0]); close(fds[1])
+            return Result(status: -1, output: error.message)
+        }
+        close(fds[1])
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n > 0 { out += buf[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: code, output: String(decoding: out, as: UTF8.self))
+    }
+
+    /// posix_spawn with `stdio` as the child's fds 0, 1 and 2, default signal dispositions and
+    /// an empty mask (berthd ignores SIGPIPE and the stop signals; helpers must not inherit that).
+    static func spawn(_ path: String, _ args: [String], stdio: [Int32]) throws(EngineError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
-        // berthd ignores SIGPIPE, SIGTERM and SIGINT; helpers must start with the defaults.
+        for (target, fd) in stdio.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(target)) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -45,24 +70,8 @@ enum HelperProcess {
         let env = CStringArray(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attr, argv.pointer, env.pointer)
-        close(fds[1])
-        guard rc == 0 else {
-            close(fds[0])
-            return Result(status: -1, output: SystemError("spawn \(path)", errno: rc).message)
-        }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n > 0 { out += buf[0..<n]; continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        close(fds[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: code, output: String(decoding: out, as: UTF8.self))
+        guard rc == 0 else { throw EngineError(.system, SystemError("spawn \(path)", errno: rc).message) }
+        return pid
     }
 }
 

@@ -61,8 +61,8 @@ public struct SpecBuilder {
         "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ]
 
-    /// Every capability Berth knows, what a privileged container or `--cap-add ALL` gets.
-    public static var allCapabilities: [String] { Capability.names }
+    /// What a privileged container or `--cap-add ALL` gets.
+    public static var allCapabilities: [String] { Capability.available }
 
     public static let defaultMaskedPaths = [
         "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -307,10 +307,10 @@ public struct SpecBuilder {
     static func capabilities(add: [String], drop: [String], privileged: Bool) throws(EngineError) -> [String] {
         let adds = try normalizeCapabilities(add, field: "CapAdd")
         let drops = try normalizeCapabilities(drop, field: "CapDrop")
-        if privileged { return Capability.names }
+        if privileged { return allCapabilities }
         var caps: [String]
         if adds.contains("ALL") {
-            caps = Capability.names.filter { !drops.contains($0) }
+            caps = allCapabilities.filter { !drops.contains($0) }
         } else if drops.contains("ALL") {
             caps = adds
         } else {

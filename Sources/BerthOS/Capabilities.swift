@@ -26,4 +26,15 @@ public enum Capability {
         }
         return names.count - 1
     }()
+
+    /// The capabilities this process can hand on: those of the running kernel still in its
+    /// bounding set (`CapBnd` in /proc/self/status). What `--privileged` and `--cap-add ALL`
+    /// mean, as dockerd computes them: a daemon in a sandbox may lack some, and asking for
+    /// those makes capset fail.
+    public static let available: [String] = {
+        let status = (try? FileSystem.readString("/proc/self/status")) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let bounding = line.flatMap { UInt64($0.dropFirst("CapBnd:".count).filter { !$0.isWhitespace }, radix: 16) } ?? ~0
+        return names.prefix(lastCap + 1).enumerated().filter { bounding & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }()
 }

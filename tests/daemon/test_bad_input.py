@@ -58,3 +58,26 @@ def test_removing_a_running_container_without_force_is_409(engine):
         assert p.returncode == 1 and "container is running" in p.stderr
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_run_rm_of_a_missing_command_exits_127_and_leaves_nothing(engine):
+    p = engine.docker("run", "--rm", "busybox", "/nonexistent", check=False)
+    assert p.returncode == 127, p.stderr
+    assert "/nonexistent" in p.stderr
+    assert engine.docker("ps", "-aq").stdout.strip() == ""
+
+
+def test_starting_a_paused_container_is_409(engine):
+    cid = engine.docker("run", "-d", "busybox", "sleep", "100").stdout.strip()
+    try:
+        engine.docker("pause", cid)
+        status, _, body = engine.request("POST", f"/containers/{cid}/start")
+        assert status == 409 and b"cannot start a paused container" in body
+    finally:
+        engine.docker("rm", "-f", cid)
+
+
+def test_privileged_run_gets_what_the_daemon_can_grant(engine):
+    p = engine.docker("run", "--rm", "--privileged", "busybox", "grep", "CapBnd", "/proc/self/status")
+    mine = next(l for l in open("/proc/self/status") if l.startswith("CapBnd"))
+    assert p.stdout.split()[1] == mine.split()[1]
