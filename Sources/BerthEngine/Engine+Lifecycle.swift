@@ -75,7 +75,8 @@ extension Engine {
             let args = built.spec.process?.args ?? []
             var rec = ContainerRecord(
                 id: id, name: name, created: Timestamp.now(), image: imageRef, imageID: image.id.string,
-                path: args.first ?? "", args: Array(args.dropFirst()), config: request.config.merged(with: image.config.config), hostConfig: hostConfig)
+                path: args.first ?? "", args: Array(args.dropFirst()),
+                config: request.config.merged(with: image.config.config), hostConfig: hostConfig)
             rec.mounts = mountPlan.mounts
             try persist(rec)
             containers[id] = rec
@@ -289,9 +290,10 @@ extension Engine {
         await thawAfterSignal(id)
     }
 
-    /// The stop signal, then SIGKILL after `timeout` seconds (default the container's, else 10).
-    /// A container waiting to be restarted by its policy just stays stopped.
-    public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
+    /// `signal` (default the container's stop signal, else SIGTERM), then SIGKILL after
+    /// `timeout` seconds (default the container's, else 10). A container waiting to be
+    /// restarted by its policy just stays stopped.
+    public func stop(_ ref: String, timeout: Int?, signal requested: String? = nil) async throws(EngineError) {
         let id = try resolve(ref)
         // A start in flight (the restart policy's, say) finishes first; then it is stopped.
         while starting.contains(id) { try? await Task.sleep(for: .milliseconds(10)) }
@@ -306,11 +308,12 @@ extension Engine {
             return
         }
         guard rec.running else { throw EngineError(.notModified, "container already stopped") }
+        let signalText = requested.flatMap { $0.isEmpty ? nil : $0 } ?? rec.config.stopSignal ?? "SIGTERM"
+        guard let signal = Signal.parse(signalText) else { throw EngineError(.invalidArgument, "Invalid signal: \(signalText)") }
         rec.manuallyStopped = true
         containers[id] = rec
         try persist(rec)
         let seconds = timeout ?? rec.config.stopTimeout ?? 10
-        let signal = rec.config.stopSignal.flatMap(Signal.parse) ?? SIGTERM
         _ = await runtime(["kill", id, String(signal)])
         publish(container: rec, "kill", extra: ["signal": String(signal)])
         await thawAfterSignal(id)

@@ -183,9 +183,9 @@ extension Engine {
 
     /// Stop (when running, with `timeout` as `stop` takes it), then start: the same container,
     /// a new run. A stopped container is just started.
-    public func restart(_ ref: String, timeout: Int?) async throws(EngineError) {
+    public func restart(_ ref: String, timeout: Int?, signal: String? = nil) async throws(EngineError) {
         let id = try resolve(ref)
-        do { try await stop(id, timeout: timeout) } catch where error.code == .notModified {}
+        do { try await stop(id, timeout: timeout, signal: signal) } catch where error.code == .notModified {}
         try await start(id)
         if let rec = containers[id] { publish(container: rec, "restart") }
     }

@@ -72,7 +72,7 @@ extension Engine {
         let id = try resolve(ref)
         let rec = containers[id]!
         if rec.hostConfig.logConfig?.type == "none" {
-            throw EngineError(.invalidArgument, "configured logging driver does not support reading")
+            throw EngineError(.notImplemented, "configured logging driver does not support reading")
         }
         let dir = monitorDir(id)
         let stream = AsyncThrowingStream<LogRecord, any Error> { continuation in

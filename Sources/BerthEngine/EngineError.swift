@@ -7,6 +7,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case system
         /// Nothing to do: already started or already stopped (Docker answers 304).
         case notModified
+        /// A feature the configuration selects cannot do this (Docker answers 501).
+        case notImplemented
     }
 
     public var code: Code

@@ -129,6 +129,8 @@ def test_none_driver_cannot_be_read(engine):
     try:
         p = engine.docker("logs", "lg-none", check=False)
         assert p.returncode != 0 and "configured logging driver does not support reading" in p.stderr
+        status, _, _ = engine.request("GET", "/containers/lg-none/logs?stdout=1")
+        assert status == 501
     finally:
         engine.docker("rm", "-f", "lg-none")
 

@@ -205,3 +205,21 @@ def test_wait_conditions(engine):
         assert status == 400 and "invalid condition" in json.loads(body)["message"]
     finally:
         engine.docker("rm", "-f", "wt-done", "wt-next", "wt-rm", check=False)
+
+
+def test_stop_and_restart_take_a_signal(engine):
+    cid = engine.docker("run", "-d", "busybox", "sh", "-c", "trap 'exit 11' USR1; trap 'exit 12' TERM; while true; do sleep 0.1; done").stdout.strip()
+    try:
+        time.sleep(0.3)
+        status, _, _ = engine.request("POST", f"/containers/{cid}/stop?signal=USR1&t=5")
+        assert status == 204
+        assert engine.docker("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() == "11"
+        status, _, body = engine.request("POST", f"/containers/{cid}/stop?signal=BOGUS")
+        assert status == 304  # already stopped: nothing to do, whatever the signal
+        engine.docker("start", cid)
+        time.sleep(0.3)
+        status, _, body = engine.request("POST", f"/containers/{cid}/stop?signal=BOGUS")
+        assert status == 400 and b"Invalid signal: BOGUS" in body
+        assert engine.docker("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true"
+    finally:
+        engine.docker("rm", "-f", cid)

@@ -44,7 +44,7 @@ public struct ContainerRoutes: Sendable {
         }
         router.post("/containers/{id}/restart") { request in
             let timeout = try request.query.int("t") ?? request.query.int("timeout")
-            try await mapped { try await engine.restart(request.parameter("id"), timeout: timeout) }
+            try await mapped { try await engine.restart(request.parameter("id"), timeout: timeout, signal: request.query["signal"]) }
             return .noContent()
         }
         router.post("/containers/create") { request in
@@ -63,7 +63,9 @@ public struct ContainerRoutes: Sendable {
         }
         router.post("/containers/{id}/stop") { request in
             let timeout = try request.query.int("t") ?? request.query.int("timeout")
-            return try await orNotModified { try await engine.stop(request.parameter("id"), timeout: timeout) }
+            return try await orNotModified {
+                try await engine.stop(request.parameter("id"), timeout: timeout, signal: request.query["signal"])
+            }
         }
         router.post("/containers/{id}/kill") { request in
             try await orNotModified { try await engine.kill(request.parameter("id"), signal: request.query["signal"]) }
