@@ -10,9 +10,12 @@ let package = Package(
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
         .executable(name: "berthd", targets: ["berthd"]),
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-registry", targets: ["berth-registry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     // Sources/berth-init (the static PID 1 of `--init`) is not a target: SwiftPM links every
     // executable through swiftc and the Swift runtime; scripts/build-init.sh builds it with cc.
@@ -33,6 +36,14 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // Images: content-addressed store in OCI layout, layer unpacking, archives.
         .target(name: "BerthImages", dependencies: ["BerthOCI", "BerthOS", "CArchive"]),
+        // HTTP/1.1 serving over swift-nio: listening, routing by method and pattern, streamed
+        // bodies and responses, hijacked connections. Knows nothing of Docker or registries.
+        .target(name: "BerthHTTP", dependencies: [
+            "BerthOS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The Docker Engine API over HTTP: a thin translation onto the engine.
         .target(name: "BerthAPI", dependencies: [
             "BerthEngine", "BerthOS",
@@ -45,6 +56,19 @@ let package = Package(
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
         .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups"]),
         .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthOS"]),
+        // OCI distribution client: pull and push through registries (auth, mirrors, resumable
+        // verified downloads streamed into the image store).
+        .target(name: "BerthDistribution", dependencies: [
+            "BerthOCI", "BerthOS", "BerthImages",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        // The registry server (`berth registry serve`): distribution-spec API over a
+        // content-addressed filesystem store. Knows nothing of the engine.
+        .target(name: "BerthRegistry", dependencies: [
+            "BerthOCI", "BerthOS", "BerthHTTP",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        .executableTarget(name: "berth-registry", dependencies: ["BerthRegistry", "BerthOS"]),
         // A Docker Engine API client (unix socket or TCP; streams, hijack) for the berth CLI.
         .target(name: "BerthClient", dependencies: ["BerthOS"]),
         // berth: docker-style commands over BerthClient. Talks to berthd or dockerd alike.
@@ -61,6 +85,8 @@ let package = Package(
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI", "BerthOS"]),
         .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),
+        .testTarget(name: "BerthDistributionTests", dependencies: ["BerthDistribution", "BerthOCI"]),
+        .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "BerthOS", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,2 @@
+/// OCI distribution client.
+public enum BerthDistribution {}

@@ -1,0 +1,2 @@
+/// Placeholder until the HTTP server moves here from BerthAPI.
+public enum BerthHTTP {}

@@ -1,0 +1,2 @@
+/// The registry server.
+public enum BerthRegistry {}
