@@ -12,6 +12,9 @@ PKGS=(
   runc             # tests run the same bundles under runc
   containerd       # tests: containerd drives berth-runtime
   file
+  docker-registry  # tests: distribution 2.8, the reference registry Berth pulls from and pushes to
+  skopeo           # tests: an independent registry client
+  libcrypt-dev     # BerthRegistry checks htpasswd bcrypt hashes with crypt_r
 )
 missing=()
 for p in "${PKGS[@]}"; do
