@@ -8,11 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --static-swift-stdlib --product berth-runtime
-swift build -c release --product berth-monitor
 swift build -c release --product berthd
 swift build -c release --product berth
 BIN=$PWD/.build/release
-scripts/build-init.sh "$BIN"
+scripts/build-c.sh "$BIN"
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
 SOCK=$WORK/berth.sock

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build
-scripts/build-init.sh .build/debug
+scripts/build-c.sh .build/debug
 swift build --build-tests
 swift test --skip-build 2>&1 | tail -n 200
 if [ "$(id -u)" != 0 ]; then
