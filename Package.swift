@@ -17,8 +17,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
-    // Sources/berth-init (the static PID 1 of `--init`) is not a target: SwiftPM links every
-    // executable through swiftc and the Swift runtime; scripts/build-init.sh builds it with cc.
+    // Two C executables are not targets: SwiftPM links every executable through swiftc and the
+    // Swift runtime, which neither needs. scripts/build-c.sh builds them with cc:
+    //   Sources/berth-monitor  the per-container monitor (like conmon): stdio, log, reaping, exit code
+    //   Sources/berth-init     the static PID 1 of `--init`
     targets: [
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CBerthSys"),
@@ -46,7 +48,7 @@ let package = Package(
         ]),
         // The Docker Engine API over HTTP: a thin translation onto the engine.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthOS",
+            "BerthEngine", "BerthOS", "BerthHTTP", "BerthDistribution",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -54,18 +56,22 @@ let package = Package(
         // Named volumes (local driver): directories and their metadata; knows nothing of containers.
         .target(name: "BerthVolumes", dependencies: ["BerthOS"]),
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
-        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups"]),
+        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups", "BerthDistribution"]),
         .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthOS"]),
         // OCI distribution client: pull and push through registries (auth, mirrors, resumable
         // verified downloads streamed into the image store).
         .target(name: "BerthDistribution", dependencies: [
             "BerthOCI", "BerthOS", "BerthImages",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The registry server (`berth registry serve`): distribution-spec API over a
         // content-addressed filesystem store. Knows nothing of the engine.
+        // libxcrypt from Debian (libcrypt-dev): crypt_r for htpasswd's bcrypt hashes.
+        .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(name: "BerthRegistry", dependencies: [
-            "BerthOCI", "BerthOS", "BerthHTTP",
+            "BerthOCI", "BerthOS", "BerthHTTP", "CCrypt",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .executableTarget(name: "berth-registry", dependencies: ["BerthRegistry", "BerthOS"]),
@@ -73,15 +79,13 @@ let package = Package(
         .target(name: "BerthClient", dependencies: ["BerthOS"]),
         // berth: docker-style commands over BerthClient. Talks to berthd or dockerd alike.
         .executableTarget(name: "berth", dependencies: ["BerthClient", "BerthOS"]),
-        // The per-container monitor (like conmon): holds stdio, writes the log, reaps, records
-        // the exit code. C, single-threaded and small: one runs per container.
-        .executableTarget(name: "berth-monitor"),
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS"]),
+        .testTarget(name: "BerthHTTPTests", dependencies: ["BerthHTTP"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI", "BerthOS"]),
         .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),

@@ -1,8 +1,8 @@
 /// BerthAPI serves the Docker Engine REST API (as of API 1.47) over HTTP/1.1 with swift-nio.
 ///
-/// It owns HTTP only: listening (unix sockets, opt-in TCP), routing with Docker's `/v1.NN`
-/// prefixes and version bounds, Docker's error bodies and headers, streamed responses and
-/// hijacked connections. What the routes do is behind small protocols (`SystemInfoProvider`
+/// It owns Docker's side of HTTP: the `/v1.NN` prefixes and version bounds, Docker's error
+/// bodies and headers, the routes and their JSON. Serving itself (listening, routing, streamed
+/// responses, hijacked connections) is BerthHTTP's, re-exported here. What the routes do is behind small protocols (`SystemInfoProvider`
 /// for now) that the engine implements; this module must not import the engine, the runtime
 /// or any container code, and the engine never sees HTTP.
 ///

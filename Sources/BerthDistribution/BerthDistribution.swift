@@ -1,2 +1,10 @@
-/// OCI distribution client.
+/// BerthDistribution: the OCI distribution (Docker registry v2) client.
+///
+/// It owns talking to registries: reference → endpoints (HTTPS, plain HTTP for loopback and
+/// insecure registries, mirrors for docker.io), authentication (anonymous, Basic, Bearer tokens
+/// from the `WWW-Authenticate` challenge), manifests and indexes with platform selection, and
+/// pull and push of images between a registry and the local `ImageStore`: blobs streamed into
+/// the content store while hashed, several at once, each layer unpacked as soon as it arrived.
+/// Progress is reported as plain `TransferProgress` values. It knows nothing of the engine,
+/// containers or the Docker API; errors are `RegistryError` (or `ImageError` from the store).
 public enum BerthDistribution {}

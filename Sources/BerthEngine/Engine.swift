@@ -1,3 +1,4 @@
+import BerthDistribution
 import BerthImages
 import BerthOCI
 import BerthOS
@@ -43,10 +44,14 @@ public actor Engine {
     /// `runtime delete` of containers that just exited, still running.
     var runtimeDeletes: [String: Task<Void, Never>] = [:]
     let exitWatcher = ExitWatcher()
+    /// Pulls and pushes through registries (see Engine+Distribution).
+    let registry: RegistryClient
 
-    public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "") throws(EngineError) {
+    public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "",
+                insecureRegistries: [String] = [], registryMirrors: [String] = []) throws(EngineError) {
         let root = FileSystem.absolute(root)
         self.root = root
+        registry = RegistryClient(configuration: RegistryConfiguration(insecureRegistries: insecureRegistries, mirrors: registryMirrors))
         self.runtimePath = runtimePath
         self.monitorPath = monitorPath
         self.initPath = initPath

@@ -136,6 +136,7 @@ enum Commands {
             writeAll(1, usage)
             return 0
         }
+        if words.first == "registry" { return RegistryCommand.exec(Array(words.dropFirst())) }
         guard let (command, used) = find(words) else {
             writeAll(2, "berth: '\(words.joined(separator: " "))' is not a berth command.\nSee 'berth --help'\n")
             return 1

@@ -18,6 +18,9 @@ struct DaemonOptions: Sendable {
     var monitorPath: String?
     /// The static PID 1 for `--init` (dockerd's `init-path`); nil means berth-init beside berthd.
     var initPath: String?
+    /// Registries reached over plain HTTP too, and mirrors tried first for Docker Hub.
+    var insecureRegistries: [String] = []
+    var registryMirrors: [String] = []
 
     static let defaultConfigFile = "/etc/berth/daemon.json"
 
@@ -41,6 +44,8 @@ struct DaemonOptions: Sendable {
               --runtime-path string  berth-runtime binary (default: beside berthd)
               --monitor-path string  berth-monitor binary (default: beside berthd)
               --init-path string   static init for --init containers (default: berth-init beside berthd)
+              --insecure-registry string  a registry (host[:port] or CIDR) reachable over plain HTTP; repeatable
+              --registry-mirror string    a mirror URL tried before Docker Hub; repeatable
           -v, --version            print the version
           -h, --help               print this help
 
@@ -64,6 +69,7 @@ struct DaemonFlags {
             (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
             (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value), (["init-path"], .value),
+            (["insecure-registry"], .value), (["registry-mirror"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
         for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
@@ -117,10 +123,13 @@ struct DaemonConfigFile: Decodable {
     var tls: Bool?
     var tlsVerify: Bool?
     var initPath: String?
+    var insecureRegistries: [String]?
+    var registryMirrors: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hosts, dataRoot = "data-root", execRoot = "exec-root", debug, group, pidFile = "pidfile"
         case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify", initPath = "init-path"
+        case insecureRegistries = "insecure-registries", registryMirrors = "registry-mirrors"
     }
 
     /// Keys present in the file, to warn about the ones berthd ignores.
@@ -169,6 +178,8 @@ extension DaemonOptions {
             if let v = file.logFormat { options.logFormat = v }
             if let v = file.logLevel { options.logLevel = v }
             if let v = file.initPath { options.initPath = v }
+            if let v = file.insecureRegistries { options.insecureRegistries = v }
+            if let v = file.registryMirrors { options.registryMirrors = v }
         } else if let explicitFile {
             throw UsageError(message: "cannot read configuration file \(explicitFile)")
         }
@@ -188,6 +199,8 @@ extension DaemonOptions {
         if let v = flags.string("runtime-path") { options.runtimePath = v }
         if let v = flags.string("monitor-path") { options.monitorPath = v }
         if let v = flags.string("init-path") { options.initPath = v }
+        options.insecureRegistries += flags.strings("insecure-registry")
+        options.registryMirrors += flags.strings("registry-mirror")
 
         guard ["text", "json"].contains(options.logFormat) else {
             throw UsageError(message: "invalid log format \(options.logFormat): want text or json")

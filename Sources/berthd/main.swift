@@ -85,7 +85,8 @@ func run() async -> Int32 {
     do {
         engine = try Engine(root: options.dataRoot, runtimePath: options.runtimePath ?? besideMe + "/berth-runtime",
                             monitorPath: options.monitorPath ?? besideMe + "/berth-monitor",
-                            initPath: options.initPath ?? besideMe + "/berth-init")
+                            initPath: options.initPath ?? besideMe + "/berth-init",
+                            insecureRegistries: options.insecureRegistries, registryMirrors: options.registryMirrors)
     } catch {
         log.error("\(error)")
         return 1
@@ -100,6 +101,7 @@ func run() async -> Int32 {
     EventRoutes(engine: engine).register(on: &router)
     DiskUsageRoutes(engine: engine).register(on: &router)
     ImageRoutes(engine: engine).register(on: &router)
+    DistributionRoutes(engine: engine).register(on: &router)
     ContainerRoutes(engine: engine).register(on: &router)
     VolumeRoutes(engine: engine).register(on: &router)
     ContainerProcessRoutes(engine: engine).register(on: &router)

@@ -5,7 +5,7 @@ import XCTest
 
 final class RouterTests: XCTestCase {
     private func router() -> Router {
-        var r = Router()
+        var r = Router(prefix: .dockerAPIVersion)
         r.get("/_ping") { _ in .text("OK") }
         r.head("/_ping") { _ in .text("") }
         r.get("/containers/json") { _ in .text("list") }
@@ -94,7 +94,7 @@ final class RouterTests: XCTestCase {
     }
 
     func testVersionLikeSegmentIsOnlyAPrefixWhenNumeric() throws {
-        var r = Router()
+        var r = Router(prefix: .dockerAPIVersion)
         r.get("/version") { _ in .text("v") }
         XCTAssertEqual(try r.resolve(method: .GET, uri: "/version").get().apiVersion, BerthAPI.maximumVersion)
         XCTAssertEqual(try r.resolve(method: .GET, uri: "/v1.30/version").get().apiVersion, "1.30")
@@ -108,38 +108,13 @@ final class RouterTests: XCTestCase {
     }
 
     func testHandlerSeesParametersQueryAndVersion() async throws {
-        var r = Router()
+        var r = Router(prefix: .dockerAPIVersion)
         r.get("/containers/{id}/logs") { req in
             .text("\(req.parameter("id")) \(req.query.bool("follow")) \(req.apiVersion)")
         }
         let m = try r.resolve(method: .GET, uri: "/v1.44/containers/c1/logs?follow=True").get()
-        let response = try await m.handler(Request(method: .GET, path: m.path, pathParameters: m.pathParameters, query: m.query, apiVersion: m.apiVersion))
+        let response = try await m.handler(Request(method: .GET, path: m.path, pathParameters: m.pathParameters, query: m.query, prefix: m.prefix))
         guard case .bytes(let buffer) = response.body else { return XCTFail("expected bytes") }
         XCTAssertEqual(String(buffer: buffer), "c1 true 1.44")
-    }
-}
-
-final class QueryItemsTests: XCTestCase {
-    func testDockerBoolParsing() {
-        let q = QueryItems(parsing: "a=1&b=true&c=True&d=yes&e=0&f=false&g=False&h=no&i=none&j=&k&l=%20TRUE%20&m=2")
-        for name in ["a", "b", "c", "d", "l", "m"] { XCTAssertTrue(q.bool(name), name) }
-        for name in ["e", "f", "g", "h", "i", "j", "k", "absent"] { XCTAssertFalse(q.bool(name), name) }
-    }
-
-    func testBoolDefaultAppliesOnlyWhenAbsent() {
-        let q = QueryItems(parsing: "stream=0&empty=")
-        XCTAssertTrue(q.bool("absent", default: true))
-        XCTAssertFalse(q.bool("stream", default: true))
-        XCTAssertFalse(q.bool("empty", default: true))
-    }
-
-    func testRepeatedKeysAndDecoding() throws {
-        let q = QueryItems(parsing: "t=a%2Fb&t=c+d&n=5&bad=%zz")
-        XCTAssertEqual(q.all("t"), ["a/b", "c d"])
-        XCTAssertEqual(q["t"], "a/b")
-        XCTAssertEqual(try q.int("n"), 5)
-        XCTAssertNil(try q.int("missing"))
-        XCTAssertFalse(q.contains("bad"), "a malformed escape drops the pair, as Go's ParseQuery")
-        XCTAssertThrowsError(try QueryItems(parsing: "n=x").int("n"))
     }
 }

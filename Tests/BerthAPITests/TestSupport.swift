@@ -206,7 +206,7 @@ final class RawClient {
             let line = try readLine()
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":") else { throw TestFailure("bad header line \(line)") }
-            headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingASCIIWhitespace()))
+            headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpaces()))
         }
         var response = RawResponse(statusLine: statusLine, headers: headers, body: [])
         if head || hijacked || response.status == 101 || response.status == 204 || response.status == 304 { return response }
@@ -264,4 +264,11 @@ final class Counter: Sendable {
     private let state = Mutex(0)
     func add(_ n: Int) { state.withLock { $0 += n } }
     var value: Int { state.withLock { $0 } }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+    }
 }

@@ -29,7 +29,7 @@ public struct ImageRoutes: Sendable {
             let query = request.query
             guard let source = query["fromSrc"], !source.isEmpty else {
                 if let image = query["fromImage"], !image.isEmpty {
-                    throw APIError.notImplemented("cannot pull \(image): berthd has no registry client yet; use docker load or docker import")
+                    return try await DistributionRoutes.pull(engine: engine, request: request)
                 }
                 throw APIError.badRequest("either fromSrc or fromImage is required")
             }

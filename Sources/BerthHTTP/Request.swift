@@ -2,24 +2,24 @@ import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 
-/// One API request as a route handler sees it.
+/// One request as a route handler sees it.
 public struct Request: Sendable {
     public let method: HTTPMethod
-    /// The path after the `/v1.NN` prefix, percent-decoded (`/containers/abc/json`).
+    /// The path after the router's prefix, percent-decoded (`/containers/abc/json`).
     public let path: String
     /// Values of the route pattern's `{name}` segments.
     public let pathParameters: [String: String]
     public let query: QueryItems
     public let headers: HTTPHeaders
     public let body: RequestBody
-    /// The version from the path prefix, or the maximum when the path has none (as dockerd).
-    public let apiVersion: APIVersion
+    /// The router's optional prefix segment, when the path began with one (`v1.44`).
+    public let prefix: String?
     /// The client sent `Connection: Upgrade` and `Upgrade: tcp` (attach, exec start).
     public let wantsUpgrade: Bool
 
     public init(
         method: HTTPMethod, path: String, pathParameters: [String: String] = [:], query: QueryItems = QueryItems(),
-        headers: HTTPHeaders = [:], body: RequestBody = .empty, apiVersion: APIVersion = BerthAPI.maximumVersion,
+        headers: HTTPHeaders = [:], body: RequestBody = .empty, prefix: String? = nil,
         wantsUpgrade: Bool = false
     ) {
         self.method = method
@@ -28,7 +28,7 @@ public struct Request: Sendable {
         self.query = query
         self.headers = headers
         self.body = body
-        self.apiVersion = apiVersion
+        self.prefix = prefix
         self.wantsUpgrade = wantsUpgrade
     }
 
@@ -42,19 +42,19 @@ public struct Request: Sendable {
         if bytes.readableBytes == 0 { return nil }
         if let contentType = headers.first(name: "content-type"),
            !contentType.lowercased().hasPrefix("application/json") {
-            throw APIError.badRequest("unsupported Content-Type header (\(contentType)): must be 'application/json'")
+            throw HTTPError.badRequest("unsupported Content-Type header (\(contentType)): must be 'application/json'")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch let error as DecodingError {
-            throw APIError.badRequest("invalid JSON: \(describe(error))")
+            throw HTTPError.badRequest("invalid JSON: \(describe(error))")
         }
     }
 
     /// The body as JSON; an empty body is a 400.
     public func decodeJSON<T: Decodable>(_ type: T.Type = T.self, maxBytes: Int = 32 << 20) async throws -> T {
         guard let value = try await decodeJSONIfPresent(T.self, maxBytes: maxBytes) else {
-            throw APIError.badRequest("request body is empty: a JSON document was expected")
+            throw HTTPError.badRequest("request body is empty: a JSON document was expected")
         }
         return value
     }
@@ -137,7 +137,7 @@ public struct RequestBody: AsyncSequence, Sendable {
             all.writeBuffer(&more)
         }
         if all.readableBytes > maxBytes || iterator.hasMore {
-            throw APIError(.payloadTooLarge, "request body is larger than \(maxBytes) bytes")
+            throw HTTPError(.payloadTooLarge, "request body is larger than \(maxBytes) bytes")
         }
         return all
     }

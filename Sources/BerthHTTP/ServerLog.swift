@@ -1,6 +1,6 @@
 /// Where the server reports what happens: a sink the daemon formats (text or JSON lines).
-/// BerthAPI only decides what is worth saying and at which level.
-public struct APILog: Sendable {
+/// The server only decides what is worth saying and at which level.
+public struct ServerLog: Sendable {
     public enum Level: Int, Sendable, Comparable, CustomStringConvertible {
         case debug, info, warning, error
 
@@ -27,7 +27,7 @@ public struct APILog: Sendable {
     }
 
     /// Says nothing; for tests and embedders that log elsewhere.
-    public static let discard = APILog(minimumLevel: .error) { _, _, _ in }
+    public static let discard = ServerLog(minimumLevel: .error) { _, _, _ in }
 
     public func callAsFunction(_ level: Level, _ message: @autoclosure () -> String, _ fields: @autoclosure () -> Fields = []) {
         if level >= minimumLevel { sink(level, message(), fields()) }

@@ -47,7 +47,7 @@ public struct QueryItems: Sendable, Equatable {
     }
 
     /// An integer parameter; nil if absent or empty, 400 if not a number.
-    public func int(_ name: String) throws(APIError) -> Int? {
+    public func int(_ name: String) throws(HTTPError) -> Int? {
         guard let text = self[name], !text.isEmpty else { return nil }
         guard let n = Int(text) else { throw .badRequest("invalid value for \(name): \(text) is not a number") }
         return n

@@ -1,12 +1,12 @@
 import NIOHTTP1
 
-/// Answers one request. Throw `APIError` for Docker's error responses.
+/// Answers one request. Throw `HTTPError` (or the user's own errors, which its
+/// `ServicePolicy` turns into responses).
 public typealias RouteHandler = @Sendable (Request) async throws -> Response
 
-/// Routes as dockerd registers them: each pattern answers both with and without a `/v1.NN`
-/// prefix, `{name}` matches one path segment and `{name:.*}` one or more (image references
-/// contain slashes: `/images/{name:.*}/json`). Routes are tried in registration order, so a
-/// literal route registered before a catch-all wins (`/images/json` before `/images/{name:.*}/json`).
+/// Routes by method and path pattern: `{name}` matches one path segment and `{name:.*}` one or
+/// more (image references contain slashes: `/images/{name:.*}/json`). Routes are tried in
+/// registration order, so a literal route registered before a catch-all wins.
 public struct Router: Sendable {
     struct Route: Sendable {
         let method: HTTPMethod
@@ -15,8 +15,10 @@ public struct Router: Sendable {
     }
 
     private(set) var routes: [Route] = []
+    /// An optional first segment every route also answers under (Docker's `/v1.47`).
+    public var prefix: PathPrefix?
 
-    public init() {}
+    public init(prefix: PathPrefix? = nil) { self.prefix = prefix }
 
     public mutating func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RouteHandler) {
         routes.append(Route(method: method, pattern: RoutePattern(pattern), handler: handler))
@@ -26,22 +28,24 @@ public struct Router: Sendable {
     public mutating func head(_ pattern: String, _ handler: @escaping RouteHandler) { add(.HEAD, pattern, handler) }
     public mutating func post(_ pattern: String, _ handler: @escaping RouteHandler) { add(.POST, pattern, handler) }
     public mutating func put(_ pattern: String, _ handler: @escaping RouteHandler) { add(.PUT, pattern, handler) }
+    public mutating func patch(_ pattern: String, _ handler: @escaping RouteHandler) { add(.PATCH, pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping RouteHandler) { add(.DELETE, pattern, handler) }
 
     /// A request target resolved to a route.
     public struct Match: Sendable {
         public let handler: RouteHandler
         public let pattern: String
-        /// Decoded path without the version prefix.
+        /// Decoded path without the prefix.
         public let path: String
         public let pathParameters: [String: String]
         public let query: QueryItems
-        public let apiVersion: APIVersion
+        /// The prefix segment the path began with, if any.
+        public let prefix: String?
     }
 
-    /// Resolves `uri` (path and query as sent). Fails with dockerd's errors: 400 for a version
-    /// outside 1.24...1.47, 404 `page not found`, 405 for a known path with another method.
-    public func resolve(method: HTTPMethod, uri: String) -> Result<Match, APIError> {
+    /// Resolves `uri` (path and query as sent): 404 `page not found`, 405 for a known path
+    /// with another method, or what the prefix's `check` says once a route matched.
+    public func resolve(method: HTTPMethod, uri: String) -> Result<Match, HTTPError> {
         let target = uri.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
         let pathPart: Substring
         let query: QueryItems
@@ -58,10 +62,10 @@ public struct Router: Sendable {
             segments.append(decoded)
         }
 
-        var version = BerthAPI.maximumVersion
-        if let first = segments.first, let v = Self.versionPrefix(first) {
+        var matchedPrefix: String?
+        if let prefix, let first = segments.first, prefix.recognizes(first) {
             segments.removeFirst()
-            version = v
+            matchedPrefix = first
         }
 
         var pathMatched = false
@@ -71,22 +75,24 @@ public struct Router: Sendable {
                 pathMatched = true
                 continue
             }
-            // dockerd checks the version only once a route matched (the middleware wraps routes).
-            if version < BerthAPI.minimumVersion { return .failure(.versionTooOld(version)) }
-            if version > BerthAPI.maximumVersion { return .failure(.versionTooNew(version)) }
+            if let prefix, let refusal = prefix.check(matchedPrefix) { return .failure(refusal) }
             return .success(Match(
                 handler: route.handler, pattern: route.pattern.text, path: "/" + segments.joined(separator: "/"),
-                pathParameters: params, query: query, apiVersion: version))
+                pathParameters: params, query: query, prefix: matchedPrefix))
         }
         return .failure(pathMatched ? .methodNotAllowed : .pageNotFound)
     }
+}
 
-    /// `v1.47` → 1.47, as dockerd's `/v{version:[0-9.]+}` matcher.
-    static func versionPrefix(_ segment: String) -> APIVersion? {
-        guard segment.count > 1, segment.first == "v" else { return nil }
-        let digits = segment.dropFirst()
-        guard digits.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }) else { return nil }
-        return APIVersion(String(digits))
+/// An optional leading path segment (an API version, say): which segments are one, and a check
+/// run once a route matched (dockerd checks the version only then), which may refuse it.
+public struct PathPrefix: Sendable {
+    public let recognizes: @Sendable (String) -> Bool
+    public let check: @Sendable (String?) -> HTTPError?
+
+    public init(recognizes: @escaping @Sendable (String) -> Bool, check: @escaping @Sendable (String?) -> HTTPError? = { _ in nil }) {
+        self.recognizes = recognizes
+        self.check = check
     }
 }
 

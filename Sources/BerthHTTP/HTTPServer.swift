@@ -8,18 +8,21 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// The Docker API server: listeners, connections, orderly shutdown.
+/// An HTTP/1.1 server: listeners, connections, orderly shutdown.
 ///
 /// Each connection's pipeline is the HTTP/1.1 request decoder (created with
 /// `.forwardBytes`, so a hijack keeps what the client sent past the request), the response
 /// encoder and `HTTPConnectionHandler`; connections allow remote half-closure so a client that
 /// closes stdin on a hijacked stream still reads the output.
-public final class APIServer: Sendable {
+public final class HTTPServer: Sendable {
     public struct Configuration: Sendable {
-        /// Sent as `Docker-Experimental`.
-        public var experimental = false
         /// How long `shutdown()` lets requests in flight finish before closing their connections.
         public var shutdownGracePeriod: Duration = .seconds(3)
+
+        /// The level of the one line logged per request (method, uri, status, duration).
+        public var requestLogLevel: ServerLog.Level = .debug
+        /// Runs first on each accepted connection, before the HTTP handlers go in (TLS does).
+        public var prepareConnection: (@Sendable (any Channel) throws -> Void)?
 
         public init() {}
     }
@@ -43,15 +46,15 @@ public final class APIServer: Sendable {
     private let state = Mutex(State())
 
     public init(
-        router: Router, configuration: Configuration = Configuration(), log: APILog = .discard,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        router: Router, policy: ServicePolicy = .plain, configuration: Configuration = Configuration(),
+        log: ServerLog = .discard, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
-        self.responder = Responder(router: router, log: log, experimental: configuration.experimental)
+        self.responder = Responder(router: router, log: log, policy: policy, requestLogLevel: configuration.requestLogLevel)
         self.configuration = configuration
         self.group = group
     }
 
-    private var log: APILog { responder.log }
+    private var log: ServerLog { responder.log }
 
     /// Starts serving on `address` and returns it as bound (a TCP port 0 becomes the real one).
     /// A unix socket gets `access` (0660, group `berth` if that group exists by default); its
@@ -82,7 +85,7 @@ public final class APIServer: Sendable {
                 throw error
             }
             state.withLock { $0.listeners.append(Listener(address: address, channel: channel, socketFile: (path, st.st_ino))) }
-            log.info("API listen on \(path)")
+            log.debug("listening on \(path)")
             return address
         case .tcp(let host, let port):
             let channel: any Channel
@@ -93,7 +96,7 @@ public final class APIServer: Sendable {
             }
             let bound = ListenAddress.tcp(host: host, port: channel.localAddress?.port ?? port)
             state.withLock { $0.listeners.append(Listener(address: bound, channel: channel, socketFile: nil)) }
-            log.info("API listen on \(bound)")
+            log.debug("listening on \(bound)")
             return bound
         }
     }
@@ -131,6 +134,7 @@ public final class APIServer: Sendable {
 
     private func makeBootstrap() -> ServerBootstrap {
         let responder = self.responder
+        let prepare = configuration.prepareConnection
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -140,6 +144,7 @@ public final class APIServer: Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    try prepare?(channel)
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let encoder = HTTPResponseEncoder()
                     let handler = HTTPConnectionHandler(responder: responder, decoder: decoder, encoder: encoder)

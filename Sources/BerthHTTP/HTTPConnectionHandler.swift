@@ -196,13 +196,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             finished(exchange)
         case .stream(let body):
             if isHead || !mayHaveBody {
-                response.headers.replaceOrAdd(name: "Content-Length", value: "0")
+                if !isHead || !response.headers.contains(name: "Content-Length") {
+                    response.headers.replaceOrAdd(name: "Content-Length", value: "0")
+                }
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: response.headers))), promise: nil)
                 lastFlush = context.writeAndFlush(wrapOutboundOut(.end(nil)))
                 finished(exchange)
                 return
             }
-            response.headers.remove(name: "Content-Length")
+            // A stream that states its length is sent as is; otherwise chunked.
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: response.headers))), promise: nil)
             exchange.streaming = true
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -361,7 +363,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let started = exchange?.responseStarted ?? false
         exchange = nil
         if !started, error is HTTPParserError {
-            var response = Response.error(.badRequest("malformed HTTP request: \(error)"))
+            var response = responder.policy.errorResponse(HTTPError.badRequest("malformed HTTP request: \(error)"))
             responder.addCommonHeaders(&response.headers)
             response.headers.replaceOrAdd(name: "Connection", value: "close")
             if case .bytes(let buffer) = response.body {

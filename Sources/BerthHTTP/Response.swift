@@ -4,8 +4,8 @@ import NIOHTTP1
 
 /// What a route handler answers: a status, headers and one of four kinds of body.
 ///
-/// The server adds dockerd's common headers (`Api-Version`, `Docker-Experimental`, `Ostype`,
-/// `Server`) to every response, so handlers set only what is particular to them.
+/// The server adds its `ServicePolicy`'s common headers to every response, so handlers set
+/// only what is particular to them.
 public struct Response: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
@@ -16,7 +16,7 @@ public struct Response: Sendable {
         /// A body known in full, sent with `Content-Length`.
         case bytes(ByteBuffer)
         /// A body written while the handler runs, sent chunked (logs, events, stats, pull
-        /// progress). Returning ends the body; throwing cuts the connection, so the client sees
+        /// progress), or with the `Content-Length` the handler set (a large file). Returning ends the body; throwing cuts the connection, so the client sees
         /// a truncated stream rather than a clean end. The task is cancelled if the client leaves.
         case stream(@Sendable (ResponseStream) async throws -> Void)
         /// The connection leaves HTTP after the response head (attach, exec start); see
@@ -32,19 +32,13 @@ public struct Response: Sendable {
 
     /// `value` as JSON with a trailing newline (Go's `json.Encoder`, which dockerd uses).
     public static func json(_ value: some Encodable, status: HTTPResponseStatus = .ok) throws -> Response {
-        var buffer = ByteBuffer(bytes: try APIJSON.encoder.encode(value))
+        var buffer = ByteBuffer(bytes: try HTTPJSON.encoder.encode(value))
         buffer.writeInteger(UInt8(ascii: "\n"))
         return Response(status: status, headers: ["Content-Type": "application/json"], body: .bytes(buffer))
     }
 
     public static func text(_ text: String, status: HTTPResponseStatus = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: ["Content-Type": contentType], body: .bytes(ByteBuffer(string: text)))
-    }
-
-    /// Docker's error body `{"message": "..."}`.
-    public static func error(_ error: APIError) -> Response {
-        (try? json(ErrorBody(message: error.message), status: error.status))
-            ?? Response(status: error.status, body: .bytes(ByteBuffer(string: "{\"message\":\"internal error\"}\n")))
     }
 
     public static func noContent() -> Response { Response(status: .noContent) }
@@ -71,13 +65,9 @@ public struct Response: Sendable {
     }
 }
 
-struct ErrorBody: Codable, Sendable {
-    var message: String
-}
-
-enum APIJSON {
+public enum HTTPJSON {
     /// Shared encoder; JSONEncoder is Sendable and safe to use from several tasks at once.
-    static let encoder: JSONEncoder = {
+    public static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.withoutEscapingSlashes]
         return e
@@ -100,7 +90,7 @@ public struct ResponseStream: Sendable {
 
     /// One JSON document and a newline, the framing of dockerd's streaming JSON endpoints.
     public func writeJSON(_ value: some Encodable) async throws {
-        var buffer = ByteBuffer(bytes: try APIJSON.encoder.encode(value))
+        var buffer = ByteBuffer(bytes: try HTTPJSON.encoder.encode(value))
         buffer.writeInteger(UInt8(ascii: "\n"))
         try await write(buffer)
     }

@@ -10,7 +10,7 @@ final class RawStreamHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let body: @Sendable (HijackedStream) async throws -> Void
-    private let log: APILog
+    private let log: ServerLog
     private var context: ChannelHandlerContext!
     private var source: InboundBytes.Source?
     private var paused = false
@@ -21,7 +21,7 @@ final class RawStreamHandler: ChannelDuplexHandler {
     private var task: Task<Void, Never>?
     private let ledger = InboundLedger()
 
-    init(body: @escaping @Sendable (HijackedStream) async throws -> Void, log: APILog, quiescing: Bool) {
+    init(body: @escaping @Sendable (HijackedStream) async throws -> Void, log: ServerLog, quiescing: Bool) {
         self.body = body
         self.log = log
         self.quiescing = quiescing

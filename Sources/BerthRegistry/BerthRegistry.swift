@@ -1,2 +1,0 @@
-/// The registry server.
-public enum BerthRegistry {}

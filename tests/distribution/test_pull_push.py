@@ -1,0 +1,145 @@
+"""Push and pull through berthd against Debian's docker-registry, checked with skopeo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import OCI_INDEX, skopeo, tar_layer, upload_image, upload_manifest
+
+
+def image_ids(d) -> set[str]:
+    return set(d.docker("images", "-q", "--no-trunc").stdout.split())
+
+
+def test_push_then_pull_back_runs_and_skopeo_sees_it(engine, registry):
+    name = f"{registry.localhost}/busybox"
+    engine.docker("tag", "busybox:latest", name)
+    push = engine.docker("push", name)
+    assert f"The push refers to repository [{name}]" in push.stdout
+    assert "Pushed" in push.stdout
+    assert "latest: digest: sha256:" in push.stdout
+
+    inspect = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{name}:latest").stdout)
+    assert inspect["Name"] == name
+    assert len(inspect["Layers"]) >= 1
+    pushed_digest = push.stdout.split("latest: digest: ")[1].split()[0]
+    assert inspect["Digest"] == pushed_digest
+
+    engine.docker("rmi", name, "busybox:latest")
+    assert image_ids(engine) == set()
+    pull = engine.docker("pull", name)
+    assert "Pull complete" in pull.stdout
+    assert f"Digest: {pushed_digest}" in pull.stdout
+    assert f"Status: Downloaded newer image for {name}:latest" in pull.stdout
+    out = engine.docker("run", "--rm", name, "echo", "pulled and running")
+    assert out.stdout.strip() == "pulled and running"
+    digests = json.loads(engine.docker("image", "inspect", name).stdout)[0]["RepoDigests"]
+    assert f"{name}@{pushed_digest}" in digests
+
+    again = engine.docker("pull", name)
+    assert f"Status: Image is up to date for {name}:latest" in again.stdout
+
+
+def push_busybox(engine, registry, repo: str = "busybox") -> str:
+    """Pushes the loaded busybox as <registry>/<repo>:latest; returns the manifest digest."""
+    name = f"{registry.localhost}/{repo}"
+    engine.docker("tag", "busybox:latest", name)
+    out = engine.docker("push", name).stdout
+    return out.split("latest: digest: ")[1].split()[0]
+
+
+def test_pull_by_digest_records_the_repo_digest(engine, registry):
+    digest = push_busybox(engine, registry)
+    name = f"{registry.localhost}/busybox"
+    engine.docker("rmi", name, "busybox:latest")
+    out = engine.docker("pull", f"{name}@{digest}").stdout
+    assert f"Digest: {digest}" in out
+    info = json.loads(engine.docker("image", "inspect", f"{name}@{digest}").stdout)[0]
+    assert info["RepoDigests"] == [f"{name}@{digest}"]
+    assert info["RepoTags"] == []
+
+
+def test_pull_progress_stream_has_dockerds_messages(engine, registry):
+    push_busybox(engine, registry)
+    name = f"{registry.localhost}/busybox"
+    engine.docker("rmi", name, "busybox:latest")
+    status, headers, body = engine.request("POST", f"/images/create?fromImage={name}&tag=latest")
+    assert status == 200
+    messages = [json.loads(line) for line in body.decode().splitlines()]
+    assert messages[0] == {"status": "Pulling from busybox", "id": "latest"}
+    layer_statuses = [m["status"] for m in messages if "id" in m and m["id"] != "latest"]
+    for expected in ("Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"):
+        assert expected in layer_statuses
+    downloading = next(m for m in messages if m.get("status") == "Downloading")
+    assert downloading["progressDetail"]["total"] > 0 and "progress" in downloading
+    assert messages[-2]["status"].startswith("Digest: sha256:")
+    assert messages[-1] == {"status": f"Status: Downloaded newer image for {name}:latest"}
+
+
+def test_pull_of_unknown_tag_and_repository_are_404_with_dockerds_words(engine, registry):
+    push_busybox(engine, registry)
+    p = engine.docker("pull", f"{registry.localhost}/busybox:nope", check=False)
+    assert p.returncode != 0
+    assert f"manifest for {registry.localhost}/busybox:nope not found: manifest unknown" in p.stderr
+    status, _, body = engine.request("POST", f"/images/create?fromImage={registry.localhost}/nothing&tag=latest")
+    assert status == 404
+    assert "not found" in json.loads(body)["message"]
+
+
+def test_second_push_mounts_or_skips_existing_layers(engine, registry):
+    push_busybox(engine, registry)
+    again = engine.docker("push", f"{registry.localhost}/busybox").stdout
+    assert "Layer already exists" in again
+    engine.docker("tag", "busybox:latest", f"{registry.localhost}/other/copy")
+    other = engine.docker("push", f"{registry.localhost}/other/copy").stdout
+    assert "Mounted from busybox" in other
+    inspect = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{registry.localhost}/other/copy:latest").stdout)
+    assert inspect["Name"] == f"{registry.localhost}/other/copy"
+
+
+def test_multi_platform_index_selects_amd64_by_default_and_honours_platform(engine, registry):
+    layer = tar_layer([("hello.txt", b"hello\n")])
+    amd = upload_image(registry, "multi", "amd64", [layer], architecture="amd64")
+    arm = upload_image(registry, "multi", "arm64", [tar_layer([("arm.txt", b"arm\n")])], architecture="arm64")
+    arm["platform"]["variant"] = "v8"
+    attestation = dict(amd, platform={"architecture": "unknown", "os": "unknown"})
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [attestation, arm, amd]}
+    index_digest = upload_manifest(registry, "multi", "latest", index, OCI_INDEX)
+    name = f"{registry.localhost}/multi"
+
+    engine.docker("pull", name)
+    info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
+    assert info["Architecture"] == "amd64"
+    assert f"{name}@{index_digest}" in info["RepoDigests"]
+
+    engine.docker("pull", "--platform", "linux/arm64", name)
+    info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
+    assert info["Architecture"] == "arm64"
+
+    p = engine.docker("pull", "--platform", "linux/s390x", name, check=False)
+    assert p.returncode != 0 and "no matching manifest for linux/s390x" in p.stderr
+
+    status, _, body = engine.request("GET", f"/distribution/{name}:latest/json")
+    assert status == 200
+    d = json.loads(body)
+    assert d["Descriptor"]["digest"] == index_digest and d["Descriptor"]["mediaType"] == OCI_INDEX
+    assert {(p["os"], p["architecture"]) for p in d["Platforms"]} >= {("linux", "amd64"), ("linux", "arm64")}
+
+
+def test_sdk_pull_and_push(engine, registry):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=engine.host)
+    try:
+        name = f"{registry.localhost}/sdk"
+        client.images.get("busybox:latest").tag(name, "v1")
+        lines = list(client.images.push(name, tag="v1", stream=True, decode=True))
+        assert any(l.get("status") == "Pushed" for l in lines)
+        assert lines[-1]["aux"]["Tag"] == "v1"
+        client.images.remove(f"{name}:v1")
+        image = client.images.pull(name, tag="v1")
+        assert f"{name}:v1" in image.tags
+        out = client.containers.run(f"{name}:v1", ["echo", "sdk"], remove=True)
+        assert out == b"sdk\n"
+    finally:
+        client.close()

@@ -1,0 +1,21 @@
+"""`berth registry serve` runs berth-registry from beside the berth binary."""
+
+from __future__ import annotations
+
+from conftest import REGISTRY, Registry, free_tcp_port
+
+
+def test_berth_registry_serve_runs_the_registry_and_logs_each_request(workdir):
+    berth = REGISTRY.parent / "berth"
+    port = free_tcp_port()
+    registry = Registry(workdir, [str(berth), "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(workdir / "root")],
+                        port, workdir / "root")
+    try:
+        r = registry.request("GET", "/v2/")
+        assert r.status == 200 and r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+        assert registry.request("GET", "/v2/nope/tags/list").status == 404
+    finally:
+        registry.stop()
+    log = registry.log()
+    assert "method=GET uri=/v2/ status=200" in log
+    assert "uri=/v2/nope/tags/list status=404" in log
