@@ -26,8 +26,10 @@ let package = Package(
         .target(name: "CBerthSys"),
         // libseccomp from Debian (libseccomp-dev) compiles OCI seccomp rules to BPF.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        // OCI runtime-spec types: pure values, no I/O.
-        .target(name: "BerthOCI"),
+        // OpenSSL's SHA-256 from Debian (libssl-dev): hardware-accelerated digests.
+        .systemLibrary(name: "CCryptoHash", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // OCI runtime-spec and image-spec types: pure values (and their digests), no I/O.
+        .target(name: "BerthOCI", dependencies: ["CCryptoHash"]),
         // Thin Swift layer over the system calls the runtime needs outside the child.
         .target(name: "BerthOS", dependencies: ["CBerthSys"]),
         .target(name: "BerthCgroups", dependencies: ["BerthOCI", "CBerthSys"]),

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   libseccomp-dev   # BerthSeccomp compiles seccomp profiles with libseccomp
   libarchive-dev   # BerthImages reads and writes layer tars with libarchive
+  libssl-dev       # BerthOCI hashes with OpenSSL's SHA-256 (hardware-accelerated)
   busybox-static   # the built-in default image/bundle, and the test rootfs
   jq               # scripts/mkbundle.sh
   iproute2         # tests: network namespaces

@@ -42,7 +42,7 @@ struct Responder: Sendable {
 }
 
 /// `1.234ms`, for log lines.
-public func milliseconds(_ duration: Duration) -> String {
+func milliseconds(_ duration: Duration) -> String {
     let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
     let fraction = String(micros % 1000)
     return "\(micros / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)ms"

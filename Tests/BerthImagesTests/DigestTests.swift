@@ -33,6 +33,17 @@ final class DigestTests: XCTestCase {
         XCTAssertEqual(lengths.map { Digest.of([UInt8](repeating: 0, count: $0)).hex }, expected)
     }
 
+    /// A hasher is a value: a copy taken mid-stream goes on independently (the registry keeps
+    /// an upload's hash state between chunks).
+    func testSHA256CopiesAreIndependent() {
+        var a = SHA256()
+        a.update(Array("abc".utf8))
+        var b = a
+        b.update(Array("def".utf8))
+        XCTAssertEqual(a.finalize(), Digest.of(Array("abc".utf8)))
+        XCTAssertEqual(b.finalize(), Digest.of(Array("abcdef".utf8)))
+    }
+
     func testSHA256OfRandomFiveMegabytesMatchesSha256sum() throws {
         let scratch = Scratch()
         let path = scratch.sub("random")
