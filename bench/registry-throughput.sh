@@ -4,8 +4,9 @@
 #
 # The image is an OCI layout with SIZE_MB (default 200) of random bytes in LAYERS (default 4)
 # gzip layers, built once (gzip -1, so skopeo copies the blobs as they are and never
-# recompresses). For each registry, on a fresh root on loopback: one push, then PULLS (default
-# 3) pulls into fresh OCI directories (skopeo verifies every digest); the best pull counts.
+# recompresses). Each registry gets a fresh root on loopback and one push; then PULLS (default
+# 3) rounds pull from each in turn into a fresh OCI directory (skopeo verifies every digest);
+# the best pull of each counts.
 # Env: BERTH_REGISTRY (default .build/release/berth-registry), SIZE_MB, LAYERS, PULLS, KEEP=1.
 # Prints MB/s for each registry and berth/docker-registry ratios (higher is better for berth).
 set -euo pipefail
@@ -70,23 +71,31 @@ start_distribution() {
   PIDS+=($!)
 }
 
-declare -A PUSH PULL
+declare -A PUSH PULL REF
 for label in berth-registry docker-registry; do
   port=$(free_port)
   if [ "$label" = berth-registry ]; then start_berth "$port"; else start_distribution "$port"; fi
   wait_port "$port" || { echo "$label did not start" >&2; exit 1; }
-  ref="docker://127.0.0.1:$port/bench/image:latest"
+  REF[$label]="docker://127.0.0.1:$port/bench/image:latest"
+  PULL[$label]=0
+done
+# rate LABEL ARGS...: MB/s of one skopeo copy, started with no dirty pages pending.
+rate() {
   sync
-  t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "$ref"; t1=$(now)
-  PUSH[$label]=$(echo "scale=1; $mb / ($t1 - $t0)" | bc)
-  best=0
-  for n in $(seq "$PULLS"); do
+  local t0 t1
+  t0=$(now); skopeo copy -q "$@"; t1=$(now)
+  echo "scale=1; $mb / ($t1 - $t0)" | bc
+}
+for label in berth-registry docker-registry; do
+  PUSH[$label]=$(rate --dest-tls-verify=false "oci:$layout:bench" "${REF[$label]}")
+done
+# Pulls alternate between the registries, so drift on this small VM hits both alike.
+for n in $(seq "$PULLS"); do
+  for label in berth-registry docker-registry; do
     rm -rf "$TMP/pulled"
-    t0=$(now); skopeo copy -q --src-tls-verify=false "$ref" "oci:$TMP/pulled:bench"; t1=$(now)
-    rate=$(echo "scale=1; $mb / ($t1 - $t0)" | bc)
-    if [ "$(echo "$rate > $best" | bc)" = 1 ]; then best=$rate; fi
+    r=$(rate --src-tls-verify=false "${REF[$label]}" "oci:$TMP/pulled:bench")
+    if [ "$(echo "$r > ${PULL[$label]}" | bc)" = 1 ]; then PULL[$label]=$r; fi
   done
-  PULL[$label]=$best
 done
 
 printf '%-16s %12s %12s\n' registry "push MB/s" "pull MB/s"

@@ -175,10 +175,9 @@ extension RegistryClient {
         let tagRef = ref.tag.map { ref.tagged($0) }
         let repoDigest = ref.digested(image.top.digest)
         progress(TransferProgress(id: ref.tag ?? ref.digest?.string, status: "Pulling from \(ref.path)"))
-        let lookup = (tagRef ?? repoDigest).description
-        if let existing = try? store.image(ref.tag != nil ? lookup : image.manifestDescriptor.digest.string),
-           existing.manifest.digest == image.manifestDescriptor.digest,
-           ref.tag == nil || existing.repoTags.contains(tagRef!) {
+        // The store knows images by their manifest digest, which for an index is not the top one.
+        let lookup = tagRef ?? ref.digested(image.manifestDescriptor.digest)
+        if let existing = try? store.image(lookup.description), existing.manifest.digest == image.manifestDescriptor.digest {
             if !existing.repoDigests.contains(repoDigest) { try store.addRepoDigest(ref, to: existing) }
             progress(TransferProgress(status: "Digest: \(image.top.digest)"))
             progress(TransferProgress(status: "Status: Image is up to date for \(ref.familiarString)"))
@@ -205,18 +204,17 @@ extension RegistryClient {
                 progress(TransferProgress(id: layer.digest.shortHex, status: "Waiting"))
             }
             let session = image.session
+            // Downloads take turns for a slot; unpacking runs beside them, so a layer that
+            // arrived is unpacked while the next ones download.
+            let slots = TransferSlots(concurrentTransfers)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                var next = 0
-                func startNext() {
-                    guard next < pending.count else { return }
-                    let (layer, diffID) = pending[next]
-                    next += 1
+                for (layer, diffID) in pending {
                     group.addTask {
-                        try await self.fetchLayer(layer, diffID: diffID, session: session, store: store, lease: lease, progress: progress)
+                        try await self.fetchLayer(layer, diffID: diffID, session: session, store: store, lease: lease,
+                                                  slots: slots, progress: progress)
                     }
                 }
-                for _ in 0..<concurrentTransfers { startNext() }
-                while try await group.next() != nil { startNext() }
+                try await group.waitForAll()
             }
             _ = try content.ingest(bytes: image.manifestBytes, mediaType: image.manifestDescriptor.mediaType,
                                    expected: image.manifestDescriptor.digest, lease: lease)
@@ -235,12 +233,21 @@ extension RegistryClient {
     /// One layer: downloaded unless its blob is there (a concurrent pull of the same blob is
     /// waited for rather than repeated), then unpacked unless it is.
     private func fetchLayer(_ layer: Descriptor, diffID: Digest, session: RegistrySession, store: ImageStore,
-                            lease: ContentStore.Lease, progress: @escaping @Sendable (TransferProgress) -> Void) async throws {
+                            lease: ContentStore.Lease, slots: TransferSlots,
+                            progress: @escaping @Sendable (TransferProgress) -> Void) async throws {
         let id = layer.digest.shortHex
         if !store.content.has(layer.digest) {
-            let downloaded = try await inFlight.run(layer.digest) {
-                try await self.download(layer, session: session, content: store.content, lease: lease, progress: progress)
+            await slots.acquire()
+            let downloaded: Bool
+            do {
+                downloaded = try await inFlight.run(layer.digest) {
+                    try await self.download(layer, session: session, content: store.content, lease: lease, progress: progress)
+                }
+            } catch {
+                await slots.release()
+                throw error
             }
+            await slots.release()
             if !downloaded {
                 guard store.content.has(layer.digest) else { throw RegistryError(.unavailable, "download of \(layer.digest) failed") }
                 progress(TransferProgress(id: id, status: "Download complete"))
@@ -315,6 +322,27 @@ extension RegistryClient {
             throw RegistryError(.invalid, "\(verificationFailed): \(error.message)")
         }
         progress(TransferProgress(id: id, status: "Download complete"))
+    }
+}
+
+/// A counting semaphore for transfers running at once.
+actor TransferSlots {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { free = count }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the slot to the longest waiter, if any.
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
 

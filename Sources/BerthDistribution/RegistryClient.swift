@@ -35,7 +35,7 @@ public final class RegistryClient: Sendable {
     func cacheAuthorization(_ key: String, _ value: String) { authorizations.withLock { $0[key] = value } }
 
     /// Checks credentials as `docker login` does: `/v2/` answers 200 with them (Basic), or
-    /// the token service grants a token (Bearer). Returns the address logged into.
+    /// the token service grants a token (Bearer).
     public func login(_ credentials: RegistryCredentials) async throws(RegistryError) {
         var domain = credentials.serverAddress
         for prefix in ["https://", "http://"] where domain.hasPrefix(prefix) { domain = String(domain.dropFirst(prefix.count)) }
@@ -74,8 +74,11 @@ struct RegistrySession: Sendable {
     let credentials: RegistryCredentials?
     let operation: RegistryOperation
 
+    /// Per endpoint, scopes and exact credentials: a login with another password must not be
+    /// answered with what the old one obtained.
     private var cacheKey: String {
-        endpoint.base + "|" + scopes.joined(separator: " ") + "|" + (credentials?.username ?? "")
+        let secret = credentials.map { Digest.of(Array("\($0.username)\u{0}\($0.password)\u{0}\($0.identityToken)\u{0}\($0.registryToken)".utf8)).hex } ?? ""
+        return endpoint.base + "|" + scopes.joined(separator: " ") + "|" + secret
     }
 
     func url(_ path: String) -> String {

@@ -6,7 +6,9 @@ independent client. Everything runs in temporary directories removed at teardown
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.server
 import importlib.util
 import io
 import json
@@ -14,8 +16,10 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +31,7 @@ _daemon = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_daemon)
 
 BUILD = _daemon.BUILD
+DOCKER = _daemon.DOCKER
 BERTHD = _daemon.BERTHD
 Daemon = _daemon.Daemon
 cleanup_daemon = _daemon.cleanup_daemon
@@ -50,14 +55,13 @@ def pytest_collection_modifyitems(config, items):
 class Registry:
     """One docker-registry process serving a temporary storage directory on 127.0.0.1."""
 
-    def __init__(self, root: Path, htpasswd: Path | None = None):
+    def __init__(self, root: Path, htpasswd: Path | None = None, auth: str = ""):
         self.root = root
         self.storage = root / "storage"
         self.port = free_tcp_port()
         self.host = f"127.0.0.1:{self.port}"
         self.localhost = f"localhost:{self.port}"
         config = root / "config.yml"
-        auth = ""
         if htpasswd is not None:
             auth = f"auth:\n  htpasswd:\n    realm: berth-test\n    path: {htpasswd}\n"
         config.write_text(
@@ -119,10 +123,10 @@ def make_registry(workdir):
     """Factory for registries (each in its own directory); all are stopped at teardown."""
     made: list[Registry] = []
 
-    def make(htpasswd: Path | None = None) -> Registry:
+    def make(htpasswd: Path | None = None, auth: str = "") -> Registry:
         root = workdir / f"registry{len(made)}"
         root.mkdir()
-        r = Registry(root, htpasswd=htpasswd)
+        r = Registry(root, htpasswd=htpasswd, auth=auth)
         made.append(r)
         return r
 
@@ -238,3 +242,72 @@ def content_blobs(d) -> set[str]:
     root = d.data_root / "images" / "content"
     blobs = {"sha256:" + p.name for p in (root / "blobs" / "sha256").iterdir()}
     return blobs | {"ingest:" + p.name for p in (root / "ingest").iterdir()}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A distribution token service (docker/distribution docs/spec/auth/token.md) on loopback:
+    checks Basic credentials and grants the requested scopes in an RS256 JWT signed with a
+    self-signed certificate (made with openssl) that the registry trusts."""
+
+    def __init__(self, root: Path, user: str, password: str):
+        self.key = root / "token.key"
+        self.cert = root / "token.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key),
+                        "-out", str(self.cert), "-days", "2", "-subj", "/CN=berth-test-token"],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                auth = self.headers.get("Authorization")
+                server.requests.append({"query": query, "auth": auth})
+                if auth != server.expected:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": server.token(query.get("service", [""])[0], query.get("scope", []))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def token(self, service: str, scopes: list[str]) -> str:
+        access = []
+        for scope in scopes:
+            kind, name, actions = scope.split(":")[0], ":".join(scope.split(":")[1:-1]), scope.split(":")[-1]
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
+        claims = {"iss": "berth-test", "sub": "alice", "aud": service, "exp": now + 600, "nbf": now - 10, "iat": now,
+                  "jti": str(now) + str(len(self.requests)), "access": access}
+        signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)], input=signing_input.encode(),
+                                   check=True, capture_output=True).stdout
+        return signing_input + "." + _b64url(signature)
+
+    def registry_auth(self) -> str:
+        return (f"auth:\n  token:\n    realm: {self.realm}\n    service: berth-test-registry\n"
+                f"    issuer: berth-test\n    rootcertbundle: {self.cert}\n")
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
+import os
+import threading
 
 import pytest
-from conftest import OCI_INDEX, skopeo, tar_layer, upload_image, upload_manifest
+from conftest import OCI_INDEX, registry_request, skopeo, tar_layer, upload_image, upload_manifest
 
 
 def image_ids(d) -> set[str]:
@@ -143,3 +147,116 @@ def test_sdk_pull_and_push(engine, registry):
         assert out == b"sdk\n"
     finally:
         client.close()
+
+
+def test_concurrent_pulls_of_one_image_download_each_blob_once(engine, registry):
+    layer = tar_layer([("big.bin", os.urandom(8 << 20))])
+    upload_image(registry, "shared", "latest", [layer])
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    name = f"{registry.localhost}/shared"
+    results: list[tuple[int, bytes]] = []
+
+    def pull():
+        status, _, body = engine.request("POST", f"/images/create?fromImage={name}&tag=latest")
+        results.append((status, body))
+
+    threads = [threading.Thread(target=pull) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s for s, _ in results] == [200, 200, 200]
+    assert all(b"errorDetail" not in body for _, body in results), results
+    gets = [line for line in registry.log().splitlines() if f"GET /v2/shared/blobs/{layer_digest}" in line]
+    assert len(gets) == 1, gets
+    info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
+    assert info["RootFS"]["Layers"] == [layer_digest]  # an uncompressed layer's DiffID is its digest
+
+
+class CuttingProxy:
+    """A read-only HTTP proxy in front of a registry that cuts the first download of one blob
+    halfway (headers promise the whole blob, then the connection closes), and records the
+    Range header of every request for it."""
+
+    def __init__(self, registry, digest: str):
+        self.ranges: list[str | None] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.forward(head=True)
+
+            def do_GET(self):
+                self.forward(head=False)
+
+            def forward(self, head: bool):
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range", "authorization")}
+                status, reply, body = registry_request(registry, "HEAD" if head else "GET", self.path, headers=headers)
+                cut = False
+                if digest in self.path and not head:
+                    proxy.ranges.append(self.headers.get("Range"))
+                    cut = len(proxy.ranges) == 1
+                self.send_response(status)
+                for k, v in reply.items():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", reply.get("Content-Length", str(len(body))))
+                if cut:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body[: len(body) // 2] if cut else body)
+                    self.wfile.flush()
+                if cut:
+                    self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_interrupted_layer_download_resumes_with_a_range_request(engine, registry):
+    layer = tar_layer([("data.bin", os.urandom(2 << 20))])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    upload_image(registry, "resume", "latest", [layer])
+    proxy = CuttingProxy(registry, digest)
+    try:
+        name = f"{proxy.host}/resume"
+        out = engine.docker("pull", name).stdout
+        assert f"Status: Downloaded newer image for {name}:latest" in out
+        assert proxy.ranges[0] is None
+        assert len(proxy.ranges) == 2 and proxy.ranges[1].startswith("bytes=") and proxy.ranges[1] != "bytes=0-", proxy.ranges
+        info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
+        assert info["RootFS"]["Layers"] == [digest]
+    finally:
+        proxy.stop()
+
+
+def test_large_layer_is_pushed_in_chunks_to_another_registry(engine, make_registry):
+    source, target = make_registry(), make_registry()
+    layer = tar_layer([("big.bin", os.urandom(20 << 20))])  # above the 16 MB monolithic limit
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    upload_image(source, "big", "latest", [layer])
+    engine.docker("pull", f"{source.localhost}/big")
+    engine.docker("tag", f"{source.localhost}/big", f"{target.localhost}/big")
+    out = engine.docker("push", f"{target.localhost}/big").stdout
+    assert "Pushed" in out
+    patches = [line for line in target.log().splitlines() if '"PATCH /v2/big/blobs/uploads/' in line]
+    assert len(patches) == 2, patches
+    inspect = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{target.localhost}/big:latest").stdout)
+    assert inspect["Layers"] == [digest]
+
+
+def test_push_of_an_image_that_is_not_local_is_404(engine, registry):
+    p = engine.docker("push", f"{registry.localhost}/absent", check=False)
+    assert p.returncode != 0
+    assert f"An image does not exist locally with the tag: {registry.localhost}/absent" in p.stderr
