@@ -96,6 +96,19 @@ extension Engine {
         }
     }
 
+    /// `GET /images/search?term=&limit=`: the registry the term names (Docker Hub by default);
+    /// the filters (`is-official`, `is-automated`, `stars`) apply to its answer.
+    public nonisolated func searchImages(_ term: String, limit: Int, isOfficial: Bool?, isAutomated: Bool?,
+                                         minimumStars: Int, auth: String?) async throws -> [SearchResult] {
+        let results = try await Self.distributionCall {
+            try await registry.search(term, limit: limit, credentials: try RegistryCredentials.decodeHeader(auth))
+        }
+        return Array(results.filter { r in
+            (isOfficial.map { r.isOfficial == $0 } ?? true) && (isAutomated.map { r.isAutomated == $0 } ?? true)
+                && r.starCount >= minimumStars
+        }.prefix(limit))
+    }
+
     /// `GET /distribution/{name}/json`.
     public nonisolated func inspectDistribution(_ name: String, auth: String?) async throws -> DistributionInspection {
         let resolved = try await Self.distributionCall {

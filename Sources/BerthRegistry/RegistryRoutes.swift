@@ -15,6 +15,7 @@ struct RegistryRoutes: Sendable {
     func register(on router: inout Router) {
         router.get("/v2") { request in try authorize(request); return Response(headers: ["Content-Type": "application/json"], body: .bytes(ByteBuffer(string: "{}"))) }
         router.get("/v2/_catalog") { request in try authorize(request); return try catalog(request) }
+        router.get("/v1/search") { request in try authorize(request); return try search(request) }
 
         route(&router, .POST, "/blobs/uploads", startUpload)
         route(&router, .GET, "/blobs/uploads/{id}", uploadStatus)
@@ -220,6 +221,16 @@ struct RegistryRoutes: Sendable {
         return response
     }
 
+    /// The v1 search API `docker search HOST/TERM` asks for: repositories whose name contains
+    /// the term, `n` of them at most (25 by default).
+    private func search(_ request: Request) throws -> Response {
+        let query = (request.query["q"] ?? "").lowercased()
+        let limit = max(1, min(100, Int(request.query["n"] ?? "") ?? 25))
+        let matches = store.repositories().filter { query.isEmpty || $0.contains(query) }
+        let results = matches.prefix(limit).map { SearchResults.Result(name: $0) }
+        return try Response.json(SearchResults(numResults: matches.count, query: query, results: Array(results)))
+    }
+
     private func listReferrers(_ name: String, _ request: Request) async throws -> Response {
         let digest = try parseDigest(request.parameter("digest"))
         var referrers = store.referrers(name, digest)
@@ -274,6 +285,25 @@ struct TagList: Codable {
 
 struct Catalog: Codable {
     var repositories: [String]
+}
+
+/// The v1 search answer: what Docker Hub's index sends, with nothing to say of stars here.
+struct SearchResults: Encodable {
+    struct Result: Encodable {
+        var name: String
+        var description = ""
+        var starCount = 0
+        var isOfficial = false
+        var isAutomated = false
+        enum CodingKeys: String, CodingKey {
+            case name, description, starCount = "star_count", isOfficial = "is_official", isAutomated = "is_automated"
+        }
+    }
+
+    var numResults: Int
+    var query: String
+    var results: [Result]
+    enum CodingKeys: String, CodingKey { case numResults = "num_results", query, results }
 }
 
 /// Sends part of an open file as a response body, a megabyte at a time, at the client's pace.

@@ -137,3 +137,13 @@ final class RegistryErrorTests: XCTestCase {
                        RegistryError(.invalid, "digest invalid: provided digest did not match uploaded content"))
     }
 }
+
+final class SearchTermTests: XCTestCase {
+    func testSearchTermsNameTheirRegistryOnlyWhenTheFirstPartIsAHost() {
+        XCTAssertTrue(RegistryClient.splitSearchTerm("busybox") == ("docker.io", "busybox"))
+        XCTAssertTrue(RegistryClient.splitSearchTerm("library/busybox") == ("docker.io", "library/busybox"))
+        XCTAssertTrue(RegistryClient.splitSearchTerm("localhost:5000/busy") == ("localhost:5000", "busy"))
+        XCTAssertTrue(RegistryClient.splitSearchTerm("localhost/busy") == ("localhost", "busy"))
+        XCTAssertTrue(RegistryClient.splitSearchTerm("quay.io/team/app") == ("quay.io", "team/app"))
+    }
+}

@@ -134,6 +134,15 @@ def test_berth_registry_serve_skopeo_in_berthd_pull_and_push_back(engine, workdi
         push = engine.docker("push", f"{name}:pushed").stdout
         assert "Layer already exists" in push and "pushed: digest: sha256:" in push
         skopeo("inspect", "--tls-verify=false", f"docker://{name}:pushed")
+        # `docker search` on berth-registry's v1 search API, through berthd.
+        skopeo("copy", "--dest-tls-verify=false", f"docker-archive:{busybox_tar}", f"docker://localhost:{port}/web/nginxish:1")
+        found = engine.docker("search", "--format", "{{.Name}} {{.StarCount}}", f"localhost:{port}/busy").stdout.split("\n")
+        assert "tools/busybox 0" in found and not any("nginxish" in line for line in found)
+        status, _, body = engine.request("GET", f"/images/search?term=localhost:{port}/tools&limit=0")
+        assert status == 400
+        client_results = json.loads(engine.request("GET", f"/images/search?term=localhost:{port}/web")[2])
+        assert client_results == [{"name": "web/nginxish", "description": "", "star_count": 0,
+                                   "is_official": False, "is_automated": False}]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -26,6 +26,27 @@ public struct DistributionRoutes: Sendable {
             }
             return try .json(AuthResponse(status: "Login Succeeded", identityToken: ""))
         }
+        router.get("/images/search") { request in
+            let filters = try Filters(parsing: request.query["filters"], allowed: ["is-automated", "is-official", "stars"])
+            func flag(_ key: String) throws(APIError) -> Bool? {
+                guard let value = filters[key].last else { return nil }
+                guard value == "true" || value == "false" else { throw .badRequest("invalid filter '\(key)=\(value)'") }
+                return value == "true"
+            }
+            let stars = try filters["stars"].map { text throws(APIError) -> Int in
+                guard let n = Int(text) else { throw .badRequest("invalid filter 'stars=\(text)'") }
+                return n
+            }.max() ?? 0
+            let limit = try request.query.int("limit") ?? 25
+            guard (1...100).contains(limit) else { throw APIError.badRequest("limit \(limit) is outside the range of [1, 100]") }
+            let term = request.query["term"] ?? ""
+            let isOfficial = try flag("is-official"), isAutomated = try flag("is-automated")
+            let results = try await Self.registryMapped {
+                try await engine.searchImages(term, limit: limit, isOfficial: isOfficial, isAutomated: isAutomated,
+                                              minimumStars: stars, auth: request.headers.first(name: "X-Registry-Auth"))
+            }
+            return try .json(results)
+        }
         router.get("/distribution/{name:.*}/json") { request in
             let d = try await Self.registryMapped {
                 try await engine.inspectDistribution(request.parameter("name"), auth: request.headers.first(name: "X-Registry-Auth"))
