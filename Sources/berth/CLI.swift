@@ -57,7 +57,7 @@ final class CLI {
 /// All commands by name, with docker's management-command aliases (`container ls`, `image rm`).
 enum Commands {
     static let all: [Command] = ContainerCommands.all + RunCommands.all + ImageCommands.all
-        + VolumeCommands.all + SystemCommands.all
+        + VolumeCommands.all + SystemCommands.all + LoginCommands.all
 
     static func find(_ words: [String]) -> (Command, Int)? {
         let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -93,6 +93,9 @@ enum Commands {
           ps          List containers
           images      List images
           pull        Download an image from a registry
+          push        Upload an image to a registry
+          login       Log in to a registry
+          logout      Log out from a registry
           version     Show the Berth version information
           info        Display system-wide information
 

@@ -103,10 +103,6 @@ enum ImageCommands {
 
     // MARK: pull and push
 
-    /// An empty registry credential (`{}`): dockerd requires the header; real credentials are
-    /// not read yet.
-    static let anonymousAuth = ("X-Registry-Auth", "e30=")
-
     static let pullCommand = Command(
         name: "pull", usage: "berth pull [OPTIONS] NAME[:TAG|@DIGEST]", summary: "Download an image from a registry",
         options: [Option("all-tags", "a"), Option("quiet", "q"), Option("platform", nil, .value)], minArgs: 1, maxArgs: 1
@@ -125,7 +121,7 @@ enum ImageCommands {
         let response = try cli.client().call("POST", "/images/create", query: [
             ("fromImage", reference.repository), ("tag", allTags ? nil : (reference.digest ?? reference.tagOrLatest)),
             ("platform", platform),
-        ], headers: [anonymousAuth])
+        ], headers: [CredentialStore(environment: cli.environment).header(forRepository: reference.repository)])
         try printProgress(response, to: quiet ? -1 : (toStderr ? 2 : 1))
         if !quiet && !toStderr { cli.out(allTags ? reference.repository + "\n" : reference.familiar + "\n") }
     }
@@ -156,7 +152,7 @@ enum ImageCommands {
         let reference = ImageReference(args.positionals[0])
         let response = try cli.client().call("POST", "/images/\(reference.repository)/push", query: [
             ("tag", args.flag("all-tags") ? nil : reference.tagOrLatest), ("platform", args.value("platform")),
-        ], headers: [anonymousAuth])
+        ], headers: [CredentialStore(environment: cli.environment).header(forRepository: reference.repository)])
         try printProgress(response, to: args.flag("quiet") ? -1 : 1)
         if args.flag("quiet") { cli.out(reference.familiar + "\n") }
         return 0

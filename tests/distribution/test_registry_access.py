@@ -167,3 +167,34 @@ def test_login_with_a_wrong_password_after_a_good_one_is_refused(make_engine, ma
 
     assert auth("s3cret") == 200
     assert auth("wrong") == 401
+
+
+def test_berth_login_stores_credentials_that_pull_and_push_send(make_engine, make_registry, workdir):
+    htpasswd(workdir / "htpasswd", "bob", "hunter2")
+    registry = make_registry(htpasswd=workdir / "htpasswd")
+    engine = make_engine()
+    name = f"{registry.localhost}/bobs"
+    engine.docker("tag", "busybox:latest", name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "BERTH_"))}
+    env.update(BERTH_HOST=engine.host, DOCKER_CONFIG=str(workdir / "berth-config"))
+
+    def berth(*args, input=None):
+        return subprocess.run([str(BUILD / "berth"), *args], capture_output=True, text=True, env=env, input=input,
+                              timeout=60, stdin=None if input is not None else subprocess.DEVNULL)
+
+    assert berth("push", name).returncode != 0
+    bad = berth("login", "-u", "bob", "--password-stdin", registry.localhost, input="wrong\n")
+    assert bad.returncode == 1 and "401 Unauthorized" in bad.stderr
+    assert not (workdir / "berth-config" / "config.json").exists()
+    good = berth("login", "-u", "bob", "--password-stdin", registry.localhost, input="hunter2\n")
+    assert good.returncode == 0 and good.stdout == "Login Succeeded\n", good.stderr
+    config = json.loads((workdir / "berth-config" / "config.json").read_text())
+    assert list(config["auths"]) == [registry.localhost]
+    assert oct((workdir / "berth-config" / "config.json").stat().st_mode & 0o777) == "0o600"
+    pushed = berth("push", name)
+    assert pushed.returncode == 0 and "latest: digest: sha256:" in pushed.stdout, pushed.stderr
+    engine.docker("rmi", name)
+    assert berth("pull", name).returncode == 0
+    assert berth("logout", registry.localhost).stdout == f"Removing login credentials for {registry.localhost}\n"
+    engine.docker("rmi", name)
+    assert berth("pull", name).returncode != 0
