@@ -241,3 +241,14 @@ def engine(busybox_tar):
         yield d
     finally:
         cleanup_daemon(d)
+
+
+@pytest.fixture
+def sdk(engine):
+    """The Python docker SDK pointed at the module's berthd."""
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=engine.host)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -32,16 +32,6 @@ def box(engine):
         engine.docker("rm", "-f", name, check=False)
 
 
-@pytest.fixture
-def sdk(engine):
-    docker = pytest.importorskip("docker")
-    client = docker.DockerClient(base_url=engine.host)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 class Terminal:
     """The docker CLI on a real pty (its controlling terminal), as a person at a shell runs it."""
 

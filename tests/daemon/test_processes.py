@@ -30,16 +30,6 @@ def box(engine):
         engine.docker("rm", "-f", name, check=False)
 
 
-@pytest.fixture
-def sdk(engine):
-    docker = pytest.importorskip("docker")
-    client = docker.DockerClient(base_url=engine.host)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def state(engine: Daemon, name: str) -> dict:
     return json.loads(engine.docker("inspect", name).stdout)[0]["State"]
 
