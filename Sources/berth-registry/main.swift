@@ -68,13 +68,17 @@ case "serve":
     let configuration = RegistryServer.Configuration(
         root: root, htpasswd: options["--htpasswd"], tlsCertificate: options["--tls-cert"], tlsKey: options["--tls-key"])
     signal(SIGPIPE, SIG_IGN)
+    let signals = SignalWaiter([SIGTERM, SIGINT])
     do {
         let server = try RegistryServer(configuration, log: log)
         let bound = try await server.listen(address)
         log.info("serving the registry", [("addr", "\(bound)"), ("root", root)])
-        // Runs until killed: every stored file is complete (renamed into place), and uploads
-        // cut short are what garbage-collect expires.
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        // Stops on SIGTERM/SIGINT once requests in flight are answered. Every stored file is
+        // complete at any moment (renamed into place); uploads cut short are what
+        // garbage-collect expires.
+        let signal = await signals.next()
+        log.info("shutting down", [("signal", "\(signal)")])
+        await server.shutdown()
     } catch {
         fail("\(error)")
     }

@@ -3,7 +3,7 @@
 // API does lives in BerthAPI (and later the engine).
 import BerthAPI
 import BerthEngine
-import Dispatch
+import BerthOS
 import Glibc
 
 func run() async -> Int32 {
@@ -130,30 +130,6 @@ func run() async -> Int32 {
     await server.shutdown()
     log.info("Daemon shutdown complete")
     return 0
-}
-
-/// Delivers SIGTERM/SIGINT as values to await; the default handlers are disabled so the
-/// daemon can close its sockets first. The sources are only kept alive after `init`.
-final class SignalWaiter: @unchecked Sendable {
-    private let stream: AsyncStream<Int32>
-    private let sources: [any DispatchSourceSignal]
-
-    init(_ numbers: [Int32]) {
-        let (stream, continuation) = AsyncStream<Int32>.makeStream()
-        self.stream = stream
-        sources = numbers.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-    }
-
-    func next() async -> Int32 {
-        var iterator = stream.makeAsyncIterator()
-        return await iterator.next() ?? SIGTERM
-    }
 }
 
 signal(SIGPIPE, SIG_IGN)

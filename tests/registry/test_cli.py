@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from conftest import REGISTRY, Registry, free_tcp_port
 
 
@@ -19,3 +21,16 @@ def test_berth_registry_serve_runs_the_registry_and_logs_each_request(workdir):
     log = registry.log()
     assert "method=GET uri=/v2/ status=200" in log
     assert "uri=/v2/nope/tags/list status=404" in log
+
+
+def test_sigterm_shuts_the_registry_down_cleanly(workdir):
+    port = free_tcp_port()
+    registry = Registry(workdir, [str(REGISTRY), "serve", "--addr", f"127.0.0.1:{port}", "--root", str(workdir / "root")],
+                        port, workdir / "root")
+    try:
+        assert registry.request("GET", "/v2/").status == 200
+        registry.proc.send_signal(signal.SIGTERM)
+        assert registry.proc.wait(timeout=10) == 0
+        assert "shutting down" in registry.log()
+    finally:
+        registry.stop()
