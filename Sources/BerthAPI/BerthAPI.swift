@@ -2,9 +2,9 @@
 ///
 /// It owns Docker's side of HTTP: the `/v1.NN` prefixes and version bounds, Docker's error
 /// bodies and headers, the routes and their JSON. Serving itself (listening, routing, streamed
-/// responses, hijacked connections) is BerthHTTP's, re-exported here. What the routes do is behind small protocols (`SystemInfoProvider`
-/// for now) that the engine implements; this module must not import the engine, the runtime
-/// or any container code, and the engine never sees HTTP.
+/// responses, hijacked connections) is BerthHTTP's, re-exported here. Each route is a thin
+/// translation onto an `Engine` call (or the `SystemInfoProvider` berthd implements); the
+/// engine never sees HTTP, and nothing here touches the runtime or the kernel.
 ///
 /// Routes are async closures from `Request` to `Response`, registered by method and pattern:
 ///
