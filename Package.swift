@@ -86,8 +86,10 @@ let package = Package(
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
         .testTarget(name: "BerthImagesTests", dependencies: ["BerthImages", "BerthOCI"]),
-        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS"]),
-        .testTarget(name: "BerthHTTPTests", dependencies: ["BerthHTTP"]),
+        // What the server test targets share: temporary directories, async-from-sync.
+        .target(name: "BerthTestSupport", dependencies: ["BerthOS"], path: "Tests/BerthTestSupport"),
+        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS", "BerthTestSupport"]),
+        .testTarget(name: "BerthHTTPTests", dependencies: ["BerthHTTP", "BerthTestSupport"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI", "BerthOS"]),
         .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),

@@ -1,3 +1,4 @@
+import BerthTestSupport
 import XCTest
 
 @testable import BerthAPI

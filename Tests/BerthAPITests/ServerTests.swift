@@ -3,6 +3,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import BerthTestSupport
 import XCTest
 
 @testable import BerthAPI

@@ -1,68 +1,9 @@
-import Dispatch
+import BerthTestSupport
 import Glibc
 import Synchronization
 import XCTest
 
 @testable import BerthAPI
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A directory under /tmp removed with everything in it when released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/berth-api-test-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
-        path = String(cString: p)
-    }
-
-    deinit { removeTree(path) }
-}
-
-func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) {
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { removeTree(path + "/" + name) }
-        }
-        closedir(dir)
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-extension String {
-    func write(toFile path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TestFailure("open \(path)") }
-        defer { close(fd) }
-        let bytes = Array(utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    }
-}
-
-/// Runs async code from a synchronous test. The tests talk to the server with blocking socket
-/// calls, which must not sit on the cooperative pool that the route handlers need.
-@discardableResult
-func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let r: Result<T, any Error>
-        do { r = .success(try await body()) } catch { r = .failure(error) }
-        result.withLock { $0 = r }
-        done.signal()
-    }
-    done.wait()
-    return try result.withLock { $0! }.get()
-}
 
 /// An APIServer on a unix socket in a temporary directory.
 final class TestServer {

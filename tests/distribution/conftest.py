@@ -37,6 +37,7 @@ Daemon = _daemon.Daemon
 cleanup_daemon = _daemon.cleanup_daemon
 free_tcp_port = _daemon.free_tcp_port
 busybox_tar = _daemon.busybox_tar  # the session fixture, shared as it is
+workdir = _daemon.workdir
 REGISTRY_BIN = "/usr/bin/docker-registry"
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 
@@ -107,15 +108,6 @@ def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and p.returncode != 0:
         raise AssertionError(f"skopeo {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
-
-
-@pytest.fixture
-def workdir():
-    root = Path(tempfile.mkdtemp(prefix="berth-dist-", dir="/tmp"))
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
