@@ -1,3 +1,4 @@
+import BerthImages
 import BerthOS
 import FoundationEssentials
 import Glibc
@@ -85,13 +86,7 @@ public struct ContainerFilters: Sendable, Equatable {
 
     /// Docker's `MatchKVList`: every `k` or `k=v` value must hold (values of `label` are ANDed).
     func labelsMatch(_ labels: [String: String], key: String) -> Bool {
-        (values[key] ?? []).allSatisfy { Self.labelHolds($0, labels) }
-    }
-
-    static func labelHolds(_ want: String, _ labels: [String: String]) -> Bool {
-        let parts = want.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        guard let have = labels[parts[0]] else { return false }
-        return parts.count == 1 || have == parts[1]
+        (values[key] ?? []).allSatisfy { LabelFilter.holds($0, in: labels) }
     }
 
     /// Docker's `filters.Match`: equal, or the value as a regular expression found in `source`
@@ -162,7 +157,7 @@ public struct ContainerPruneFilters: Sendable, Equatable {
         guard labels.labelsMatch(rec.config.labels ?? [:], key: "label") else { return false }
         // dockerd keeps a container only when every `label!` condition holds for it.
         let tagged = rec.config.labels ?? [:]
-        if !notLabels.isEmpty, notLabels.allSatisfy({ ContainerFilters.labelHolds($0, tagged) }) { return false }
+        if !notLabels.isEmpty, notLabels.allSatisfy({ LabelFilter.holds($0, in: tagged) }) { return false }
         return true
     }
 }

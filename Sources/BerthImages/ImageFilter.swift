@@ -24,11 +24,17 @@ public struct ImageFilter: Sendable, Hashable {
 
     /// Whether `labels` (an image config's) satisfy the label filters.
     func matchesLabels(_ labels: [String: String]) -> Bool {
-        func has(_ filter: String) -> Bool {
-            guard let eq = filter.firstIndex(of: "=") else { return labels[filter] != nil }
-            return labels[String(filter[..<eq])] == String(filter[filter.index(after: eq)...])
-        }
-        return self.labels.allSatisfy(has) && !excludedLabels.contains(where: has)
+        self.labels.allSatisfy { LabelFilter.holds($0, in: labels) }
+            && !excludedLabels.contains { LabelFilter.holds($0, in: labels) }
+    }
+}
+
+/// One value of Docker's `label` filter (images, containers, volumes, events alike): `key`
+/// holds when the label is there, `key=value` when it has that value (`key=` means empty).
+public enum LabelFilter {
+    public static func holds(_ filter: String, in labels: [String: String]) -> Bool {
+        guard let eq = filter.firstIndex(of: "=") else { return labels[filter] != nil }
+        return labels[String(filter[..<eq])] == String(filter[filter.index(after: eq)...])
     }
 }
 

@@ -260,3 +260,16 @@ final class ImageManagementTests: XCTestCase {
         expectError(.invalidArgument, containing: "unmatched") { try ConfigChange.apply(["ENV A=\"x"], to: &c) }
     }
 }
+
+final class LabelFilterTests: XCTestCase {
+    func testKeyKeyValueAndEmptyValue() {
+        let labels = ["tier": "web", "empty": ""]
+        XCTAssertTrue(LabelFilter.holds("tier", in: labels))
+        XCTAssertTrue(LabelFilter.holds("tier=web", in: labels))
+        XCTAssertFalse(LabelFilter.holds("tier=db", in: labels))
+        XCTAssertFalse(LabelFilter.holds("tier=", in: labels))
+        XCTAssertTrue(LabelFilter.holds("empty=", in: labels))
+        XCTAssertTrue(LabelFilter.holds("a=b=c", in: ["a": "b=c"]))
+        XCTAssertFalse(LabelFilter.holds("missing", in: labels))
+    }
+}

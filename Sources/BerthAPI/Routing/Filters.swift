@@ -1,3 +1,4 @@
+import BerthImages
 import FoundationEssentials
 
 /// Docker's `filters` query parameter: a JSON object from a key to its values, either as a list
@@ -42,10 +43,6 @@ public struct Filters: Sendable, Equatable {
 
     /// `label=k` or `label=k=v` filters against a set of labels: every one must hold.
     public func acceptsLabels(_ labels: [String: String], key: String = "label") -> Bool {
-        self[key].allSatisfy { want in
-            let parts = want.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let have = labels[parts[0]] else { return false }
-            return parts.count == 1 || have == parts[1]
-        }
+        self[key].allSatisfy { LabelFilter.holds($0, in: labels) }
     }
 }
