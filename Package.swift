@@ -50,16 +50,38 @@ let package = Package(
         ]),
         // The Docker Engine API over HTTP: a thin translation onto the engine.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthOS", "BerthHTTP", "BerthDistribution",
+            "BerthEngine", "BerthOS", "BerthHTTP", "BerthDistribution", "BerthNetwork",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // Networking, bottom up. libnl from Debian (libnl-route-3-dev) speaks rtnetlink: links,
+        // addresses, routes. CBerthNet holds the C that must run on its own thread: entering a
+        // network namespace (setns changes only the calling thread) and the libnl calls made there.
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-route-3-dev"])]),
+        .target(name: "CBerthNet", dependencies: ["CNetlink"]),
+        // Network namespaces, links (bridge, veth, macvlan), addresses and routes.
+        .target(name: "BerthNetlink", dependencies: ["CBerthNet", "BerthOS"]),
+        // libnftables from Debian (libnftables-dev): Berth's own table of NAT and filter rules.
+        .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        .target(name: "BerthFirewall", dependencies: ["CNFTables", "BerthNetlink", "BerthOS"]),
+        // The embedded DNS server: container names on a network, everything else forwarded.
+        .target(name: "BerthDNS", dependencies: [
+            "BerthOS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Docker's network model on top of those: IPAM, bridge/macvlan drivers, endpoints,
+        // published ports, and the files (/etc/hosts, resolv.conf) a container sees.
+        .target(name: "BerthNetwork", dependencies: [
+            "BerthNetlink", "BerthFirewall", "BerthDNS", "BerthOS",
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // Named volumes (local driver): directories and their metadata; knows nothing of containers.
         .target(name: "BerthVolumes", dependencies: ["BerthOS"]),
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
-        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups", "BerthDistribution"]),
-        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthOS"]),
+        .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups", "BerthDistribution", "BerthNetwork", "BerthDNS"]),
+        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthNetwork", "BerthOS"]),
         // OCI distribution client: pull and push through registries (auth, mirrors, resumable
         // verified downloads streamed into the image store).
         .target(name: "BerthDistribution", dependencies: [
@@ -95,6 +117,10 @@ let package = Package(
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),
         .testTarget(name: "BerthDistributionTests", dependencies: ["BerthDistribution", "BerthOCI"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthOCI"]),
+        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthOS"]),
+        .testTarget(name: "BerthFirewallTests", dependencies: ["BerthFirewall", "BerthNetlink"]),
+        .testTarget(name: "BerthDNSTests", dependencies: ["BerthDNS"]),
+        .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
         .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthRuntime", "BerthOCI", "BerthOS", "CBerthSys"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import BerthNetwork
 import FoundationEssentials
 import Glibc
 
@@ -43,6 +44,12 @@ public struct ContainerRecord: Codable, Sendable {
     /// Resolved binds, volumes and tmpfs mounts (Engine+Volumes). Optional so records written
     /// before it existed still decode.
     public var mounts: [ContainerMount]?
+    /// The networks it is attached to, by network name (Engine+Networks).
+    public var endpoints: [String: Endpoint]?
+    /// Published ports with their host ports, while it runs.
+    public var publishedPorts: [PublishedPort]?
+    /// Its network sandbox is set up (between start and exit).
+    public var networkReady = false
 
     /// Go's zero `time.Time`, which Docker shows for "never".
     public static let zeroTime = "0001-01-01T00:00:00Z"
@@ -71,7 +78,7 @@ extension ContainerRecord {
     enum CodingKeys: String, CodingKey {
         case id, name, created, image, imageID, path, args, config, hostConfig, status, pid, exitCode, error
         case startedAt, finishedAt, rootfsMounted, runtimeCreated, monitorPid, oomKilled, restartCount
-        case manuallyStopped, health, mounts
+        case manuallyStopped, health, mounts, endpoints, publishedPorts, networkReady
     }
 
     /// Records written by an older berthd lack the newer fields: those take their defaults, so
@@ -101,5 +108,8 @@ extension ContainerRecord {
         manuallyStopped = try c.decodeIfPresent(Bool.self, forKey: .manuallyStopped) ?? false
         health = try c.decodeIfPresent(HealthState.self, forKey: .health)
         mounts = try c.decodeIfPresent([ContainerMount].self, forKey: .mounts)
+        endpoints = try c.decodeIfPresent([String: Endpoint].self, forKey: .endpoints)
+        publishedPorts = try c.decodeIfPresent([PublishedPort].self, forKey: .publishedPorts)
+        networkReady = try c.decodeIfPresent(Bool.self, forKey: .networkReady) ?? false
     }
 }

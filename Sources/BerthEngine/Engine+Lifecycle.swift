@@ -39,30 +39,28 @@ extension Engine {
             do { mount = try images.prepareRootfs(container: id, image: image.id.string, target: rootfs(id)) } catch {
                 throw Self.mapError(error)
             }
-            let hostname = request.config.hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
-            let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                + "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-            let resolv = (try? FileSystem.readString("/etc/resolv.conf")) ?? ""
-            try Self.system { () throws(SystemError) in
-                try FileSystem.writeAtomically(dir + "/hostname", Array((hostname + "\n").utf8))
-                try FileSystem.writeAtomically(dir + "/hosts", Array(hosts.utf8))
-                try FileSystem.writeAtomically(dir + "/resolv.conf", Array(resolv.utf8))
-            }
-            // Networking is not there yet: every container gets its own namespace with loopback.
+            let endpoints = try plannedEndpoints(hostConfig, request.networkingConfig)
             mountPlan = try planMounts(config: request.config, hostConfig: hostConfig,
                                        imageVolumes: Array((image.config.config?.volumes ?? [:]).keys), layers: mount.lower)
             var specHostConfig = mountPlan.specHostConfig(hostConfig)
-            specHostConfig.networkMode = "none"
+            // Berth pins each container's network namespace itself (Engine+Networks), so the
+            // runtime joins it rather than making one; `host` and `container:` pass through.
+            let sharesNetwork = hostConfig.networkMode == "host" || hostConfig.networkMode?.hasPrefix("container:") == true
+            if !sharesNetwork { specHostConfig.networkMode = "none" }
             let passwd = Self.readFromLayers(mount.lower, "etc/passwd")
             let group = Self.readFromLayers(mount.lower, "etc/group")
             let lookups = SpecBuilder.Lookups(
                 user: { Self.lookupUser($0, passwd: passwd, group: group) },
                 group: { Self.lookupGroup($0, group: group) },
-                volume: { [volumes] name in volumes.mountpoint(name) })
-            let built = try SpecBuilder.buildWithWarnings(
+                volume: { [volumes] name in volumes.mountpoint(name) },
+                namespacePath: namespaceLookup())
+            var built = try SpecBuilder.buildWithWarnings(
                 config: request.config, hostConfig: specHostConfig, image: image.config, containerID: id,
                 rootfs: "rootfs", hostsFile: dir + "/hosts", resolvConf: dir + "/resolv.conf",
                 hostnameFile: dir + "/hostname", initPath: FileSystem.exists(initPath) ? initPath : nil, lookups: lookups)
+            if !sharesNetwork, let i = built.spec.linux?.namespaces?.firstIndex(where: { $0.type == "network" }) {
+                built.spec.linux?.namespaces?[i].path = sandboxPath(id)
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let specBytes: Data
@@ -78,6 +76,8 @@ extension Engine {
                 path: args.first ?? "", args: Array(args.dropFirst()),
                 config: request.config.merged(with: image.config.config), hostConfig: hostConfig)
             rec.mounts = mountPlan.mounts
+            rec.endpoints = endpoints
+            try writeNetworkFiles(rec)
             try persist(rec)
             containers[id] = rec
             publish(container: rec, "create")
@@ -129,6 +129,11 @@ extension Engine {
                 rec.rootfsMounted = true
                 containers[id] = rec
             }
+            if !rec.networkReady {
+                try setUpSandbox(&rec)
+                rec.networkReady = true
+                containers[id] = rec
+            }
             var args = ["--runtime", runtimePath, "--runtime-root", root + "/runtime", "--id", id,
                         "--bundle", dir(id) + "/bundle", "--dir", monitorDir]
             if rec.config.tty == true { args.append("--tty") }
@@ -157,6 +162,7 @@ extension Engine {
         } catch {
             rec = containers[id] ?? rec
             unmountRootfs(&rec)
+            releaseNetwork(&rec)
             rec.error = error.message
             containers[id] = rec
             try? persist(rec)
@@ -225,6 +231,7 @@ extension Engine {
         let deleteRuntime = rec.runtimeCreated
         rec.runtimeCreated = false
         unmountRootfs(&rec)
+        releaseNetwork(&rec)
         containers[id] = rec
         exitCounts[id, default: 0] += 1
         publish(container: rec, "die", extra: ["exitCode": String(rec.exitCode)])
@@ -366,6 +373,7 @@ extension Engine {
         }
         rec = containers[id] ?? rec
         unmountRootfs(&rec)
+        releaseNetwork(&rec)
         for waiter in pendingAttaches.removeValue(forKey: id) ?? [] { waiter.finish() }
         // The record goes first: a crash from here on leaves a directory without container.json,
         // which the next start sweeps away, never a container with half its files.

@@ -1,5 +1,7 @@
 import BerthDistribution
+import BerthDNS
 import BerthImages
+import BerthNetwork
 import BerthOCI
 import BerthOS
 import BerthVolumes
@@ -13,6 +15,8 @@ import Glibc
 ///     <root>/containers/<id>/container.json, hosts, hostname, resolv.conf
 ///     <root>/containers/<id>/bundle/    config.json and rootfs (the overlay, mounted while running)
 ///     <root>/containers/<id>/monitor/   berth-monitor's directory: container.log, attach.sock, exit.json
+///     <root>/networks/<id>.json         network definitions
+///     <root>/netns/<id>                 a running container's network namespace (bind mount)
 ///
 /// Knows nothing of HTTP. Each container runs under its own berth-monitor; the engine learns of
 /// an exit from the monitor's exit.json.
@@ -46,11 +50,21 @@ public actor Engine {
     let exitWatcher = ExitWatcher()
     /// Pulls and pushes through registries (see Engine+Distribution).
     let registry: RegistryClient
+    // Networking (see Engine+Networks): the definitions by ID, their address allocators, what
+    // each running container holds on the host, and the kernel side once set up.
+    let networkOptions: NetworkOptions
+    var networks: [String: NetworkDefinition] = [:]
+    var allocators: [String: AddressAllocator] = [:]
+    var sandboxes: [String: NetworkSandbox] = [:]
+    var networkDriver: NetworkDriver?
+    let dnsServer = EmbeddedDNS.makeServer()
 
     public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "",
-                insecureRegistries: [String] = [], registryMirrors: [String] = []) throws(EngineError) {
+                insecureRegistries: [String] = [], registryMirrors: [String] = [],
+                network: NetworkOptions = NetworkOptions()) throws(EngineError) {
         let root = FileSystem.absolute(root)
         self.root = root
+        networkOptions = network
         registry = RegistryClient(configuration: RegistryConfiguration(insecureRegistries: insecureRegistries, mirrors: registryMirrors))
         self.runtimePath = runtimePath
         self.monitorPath = monitorPath

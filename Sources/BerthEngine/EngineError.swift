@@ -3,6 +3,8 @@
 public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         case invalidArgument, notFound, conflict, invalidState
+        /// Not allowed on this object (a predefined network): Docker answers 403.
+        case forbidden
         /// The host failed us (a helper, a mount, the disk): the request was fine.
         case system
         /// Nothing to do: already started or already stopped (Docker answers 304).

@@ -1,3 +1,5 @@
+import BerthEngine
+import BerthNetwork
 import FoundationEssentials
 
 /// berthd's settings after flags and the configuration file are merged (flags win).
@@ -21,6 +23,8 @@ struct DaemonOptions: Sendable {
     /// Registries reached over plain HTTP too, and mirrors tried first for Docker Hub.
     var insecureRegistries: [String] = []
     var registryMirrors: [String] = []
+    /// The default bridge, `--bip`, `--icc`, `--ip-forward`, the nftables table.
+    var network = NetworkOptions()
 
     static let defaultConfigFile = "/etc/berth/daemon.json"
 
@@ -46,6 +50,14 @@ struct DaemonOptions: Sendable {
               --init-path string   static init for --init containers (default: berth-init beside berthd)
               --insecure-registry string  a registry (host[:port] or CIDR) reachable over plain HTTP; repeatable
               --registry-mirror string    a mirror URL tried before Docker Hub; repeatable
+          -b, --bridge string      the default bridge's interface, or none for no default bridge (default berth0)
+              --bip string         the default bridge's address and prefix, e.g. 172.17.0.1/16 (default: a free
+                                   subnet from 172.17-31.0.0/16, 192.168.0.0/16)
+              --icc                inter-container traffic on the default bridge (default true)
+              --ip-forward         turn on net.ipv4.ip_forward (default true)
+              --firewall-table string  the nftables table berthd owns (default berth)
+              --resolv-conf string the host's resolver configuration that containers inherit and the
+                                   embedded DNS forwards to (default /etc/resolv.conf)
           -v, --version            print the version
           -h, --help               print this help
 
@@ -69,7 +81,8 @@ struct DaemonFlags {
             (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
             (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value), (["init-path"], .value),
-            (["insecure-registry"], .value), (["registry-mirror"], .value),
+            (["insecure-registry"], .value), (["registry-mirror"], .value), (["bridge", "b"], .value), (["bip"], .value),
+            (["icc"], .bool), (["ip-forward"], .bool), (["firewall-table"], .value), (["resolv-conf"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
         for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
@@ -125,11 +138,17 @@ struct DaemonConfigFile: Decodable {
     var initPath: String?
     var insecureRegistries: [String]?
     var registryMirrors: [String]?
+    var bridge: String?
+    var bip: String?
+    var icc: Bool?
+    var ipForward: Bool?
+    var firewallTable: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hosts, dataRoot = "data-root", execRoot = "exec-root", debug, group, pidFile = "pidfile"
         case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify", initPath = "init-path"
         case insecureRegistries = "insecure-registries", registryMirrors = "registry-mirrors"
+        case bridge, bip, icc, ipForward = "ip-forward", firewallTable = "firewall-table"
     }
 
     /// Keys present in the file, to warn about the ones berthd ignores.
@@ -180,6 +199,11 @@ extension DaemonOptions {
             if let v = file.initPath { options.initPath = v }
             if let v = file.insecureRegistries { options.insecureRegistries = v }
             if let v = file.registryMirrors { options.registryMirrors = v }
+            if let v = file.bridge { options.network.bridge = v }
+            if let v = file.bip { options.network.bridgeIP = try parseBridgeIP(v) }
+            if let v = file.icc { options.network.interContainer = v }
+            if let v = file.ipForward { options.network.ipForward = v }
+            if let v = file.firewallTable { options.network.firewallTable = v }
         } else if let explicitFile {
             throw UsageError(message: "cannot read configuration file \(explicitFile)")
         }
@@ -201,6 +225,21 @@ extension DaemonOptions {
         if let v = flags.string("init-path") { options.initPath = v }
         options.insecureRegistries += flags.strings("insecure-registry")
         options.registryMirrors += flags.strings("registry-mirror")
+        if let v = flags.string("bridge") { options.network.bridge = v }
+        if let v = flags.string("bip") { options.network.bridgeIP = try parseBridgeIP(v) }
+        if let v = flags.bool("icc") { options.network.interContainer = v }
+        if let v = flags.bool("ip-forward") { options.network.ipForward = v }
+        if let v = flags.string("firewall-table") { options.network.firewallTable = v }
+        if let v = flags.string("resolv-conf") { options.network.resolvConf = v }
+        if options.network.bridge != "none" {
+            do { try NetworkDefinition.validateInterfaceName(options.network.bridge) } catch {
+                throw UsageError(message: "--bridge: \(error.message)")
+            }
+        }
+        guard !options.network.firewallTable.isEmpty,
+              options.network.firewallTable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            throw UsageError(message: "invalid firewall table name \(options.network.firewallTable): letters, digits, _ and - only")
+        }
 
         guard ["text", "json"].contains(options.logFormat) else {
             throw UsageError(message: "invalid log format \(options.logFormat): want text or json")
@@ -213,5 +252,14 @@ extension DaemonOptions {
             throw UsageError(message: "--\(name) must be an absolute path, got \(path)")
         }
         return (options, ignored)
+    }
+
+    /// `--bip`: the gateway's address with the prefix (`172.17.0.1/16`).
+    static func parseBridgeIP(_ text: String) throws(UsageError) -> IPv4Subnet {
+        guard let subnet = IPv4Subnet(text), subnet.prefix <= 30,
+              subnet.address != subnet.network, subnet.address != subnet.broadcast else {
+            throw UsageError(message: "invalid --bip \(text): want the bridge's address and prefix, e.g. 172.17.0.1/16")
+        }
+        return subnet
     }
 }

@@ -86,7 +86,9 @@ func run() async -> Int32 {
         engine = try Engine(root: options.dataRoot, runtimePath: options.runtimePath ?? besideMe + "/berth-runtime",
                             monitorPath: options.monitorPath ?? besideMe + "/berth-monitor",
                             initPath: options.initPath ?? besideMe + "/berth-init",
-                            insecureRegistries: options.insecureRegistries, registryMirrors: options.registryMirrors)
+                            insecureRegistries: options.insecureRegistries, registryMirrors: options.registryMirrors,
+                            network: options.network)
+        try await engine.setUpNetworking()
     } catch {
         log.error("\(error)")
         return 1
@@ -104,6 +106,7 @@ func run() async -> Int32 {
     DistributionRoutes(engine: engine).register(on: &router)
     ContainerRoutes(engine: engine).register(on: &router)
     VolumeRoutes(engine: engine).register(on: &router)
+    NetworkRoutes(engine: engine).register(on: &router)
     ContainerProcessRoutes(engine: engine).register(on: &router)
     ExecRoutes(engine: engine).register(on: &router)
     let server = APIServer(router: router, log: log)

@@ -53,7 +53,8 @@ public struct ContainerRoutes: Sendable {
             return try .json(DockerCreateResponse(id: created.id, warnings: created.warnings), status: .created)
         }
         router.get("/containers/{id}/json") { request in
-            var inspect = DockerContainerInspect(try await mapped { try await engine.container(request.parameter("id")) })
+            let rec = try await mapped { try await engine.container(request.parameter("id")) }
+            var inspect = DockerContainerInspect(rec, sandboxKey: rec.networkReady ? engine.sandboxPath(rec.id) : nil)
             let execs = await engine.execIDs(inspect.id)
             inspect.execIDs = execs.isEmpty ? nil : execs
             return try .json(inspect)

@@ -1,5 +1,6 @@
 import BerthOS
 import BerthEngine
+import BerthNetwork
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,9 +27,129 @@ struct DockerContainerInspect: Encodable, Sendable {
         }
     }
 
+    /// Docker's `EndpointSettings` for one network of the container.
+    struct EndpointSettings: Encodable, Sendable {
+        struct IPAMConfig: Encodable, Sendable {
+            var ipv4Address: String?
+            enum CodingKeys: String, CodingKey { case ipv4Address = "IPv4Address" }
+        }
+        var ipamConfig: IPAMConfig?
+        var links: [String]?
+        var aliases: [String]?
+        var macAddress: String
+        var driverOpts: [String: String]?
+        var networkID: String
+        var endpointID: String
+        var gateway: String
+        var ipAddress: String
+        var ipPrefixLen: Int
+        var ipv6Gateway = ""
+        var globalIPv6Address = ""
+        var globalIPv6PrefixLen = 0
+        var dnsNames: [String]?
+        enum CodingKeys: String, CodingKey {
+            case ipamConfig = "IPAMConfig", links = "Links", aliases = "Aliases", macAddress = "MacAddress"
+            case driverOpts = "DriverOpts", networkID = "NetworkID", endpointID = "EndpointID", gateway = "Gateway"
+            case ipAddress = "IPAddress", ipPrefixLen = "IPPrefixLen", ipv6Gateway = "IPv6Gateway"
+            case globalIPv6Address = "GlobalIPv6Address", globalIPv6PrefixLen = "GlobalIPv6PrefixLen", dnsNames = "DNSNames"
+        }
+
+        init(_ ep: Endpoint, containerID: String, name: String, userDefined: Bool) {
+            ipamConfig = ep.requestedIPv4.map { IPAMConfig(ipv4Address: $0.description) }
+            links = ep.links.isEmpty ? nil : ep.links
+            aliases = ep.aliases.isEmpty ? nil : ep.aliases
+            macAddress = ep.macAddress
+            driverOpts = ep.driverOpts.isEmpty ? nil : ep.driverOpts
+            networkID = ep.networkID
+            endpointID = ep.endpointID
+            gateway = ep.gateway?.description ?? ""
+            ipAddress = ep.ipv4?.description ?? ""
+            ipPrefixLen = ep.prefixLength
+            // What the embedded DNS answers for it (user-defined networks only).
+            dnsNames = userDefined ? [name, String(containerID.prefix(12))] + ep.aliases : nil
+        }
+    }
+
+    struct PortBinding: Encodable, Sendable {
+        var hostIp: String
+        var hostPort: String
+        enum CodingKeys: String, CodingKey { case hostIp = "HostIp", hostPort = "HostPort" }
+    }
+
     struct NetworkSettings: Encodable, Sendable {
-        var networks: [String: EmptyJSON] = [:]
-        enum CodingKeys: String, CodingKey { case networks = "Networks" }
+        var bridge = ""
+        var sandboxID = ""
+        var sandboxKey = ""
+        /// Exposed and published ports: null for an exposed port that is not published.
+        var ports: [String: [PortBinding]?] = [:]
+        var hairpinMode = false
+        var endpointID = ""
+        var gateway = ""
+        var ipAddress = ""
+        var ipPrefixLen = 0
+        var macAddress = ""
+        var networks: [String: EndpointSettings] = [:]
+        enum CodingKeys: String, CodingKey {
+            case bridge = "Bridge", sandboxID = "SandboxID", sandboxKey = "SandboxKey", ports = "Ports"
+            case hairpinMode = "HairpinMode", endpointID = "EndpointID", gateway = "Gateway", ipAddress = "IPAddress"
+            case ipPrefixLen = "IPPrefixLen", macAddress = "MacAddress", networks = "Networks"
+        }
+
+        init() {}
+
+        init(_ r: ContainerRecord, sandboxKey key: String?) {
+            let name = String(r.name.dropFirst())
+            for (netName, ep) in r.endpoints ?? [:] {
+                networks[netName] = EndpointSettings(ep, containerID: r.id, name: name, userDefined: netName != "bridge")
+            }
+            if let ep = r.endpoints?["bridge"] {
+                // The top-level fields are the default bridge's, as in dockerd.
+                endpointID = ep.endpointID
+                gateway = ep.gateway?.description ?? ""
+                ipAddress = ep.ipv4?.description ?? ""
+                ipPrefixLen = ep.prefixLength
+                macAddress = ep.macAddress
+            }
+            if r.running, let key {
+                sandboxKey = key
+                sandboxID = r.id
+            }
+            if r.running {
+                for key in (r.config.exposedPorts ?? [:]).keys { ports[key] = .some(nil) }
+                for p in r.publishedPorts ?? [] {
+                    var list = ports[p.key].flatMap { $0 } ?? []
+                    list.append(PortBinding(hostIp: p.hostIP, hostPort: String(p.hostPort)))
+                    ports[p.key] = list
+                }
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(bridge, forKey: .bridge)
+            try c.encode(sandboxID, forKey: .sandboxID)
+            try c.encode(sandboxKey, forKey: .sandboxKey)
+            // `null` values must be written out: `docker port` and the SDK read them.
+            var ports = c.nestedContainer(keyedBy: AnyKey.self, forKey: .ports)
+            for (key, list) in self.ports.sorted(by: { $0.key < $1.key }) {
+                if let list { try ports.encode(list, forKey: AnyKey(key)) } else { try ports.encodeNil(forKey: AnyKey(key)) }
+            }
+            try c.encode(hairpinMode, forKey: .hairpinMode)
+            try c.encode(endpointID, forKey: .endpointID)
+            try c.encode(gateway, forKey: .gateway)
+            try c.encode(ipAddress, forKey: .ipAddress)
+            try c.encode(ipPrefixLen, forKey: .ipPrefixLen)
+            try c.encode(macAddress, forKey: .macAddress)
+            try c.encode(networks, forKey: .networks)
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     var id: String
@@ -55,7 +176,7 @@ struct DockerContainerInspect: Encodable, Sendable {
         case execIDs = "ExecIDs"
     }
 
-    init(_ r: ContainerRecord) {
+    init(_ r: ContainerRecord, sandboxKey: String? = nil) {
         id = r.id
         created = r.created
         path = r.path
@@ -75,6 +196,7 @@ struct DockerContainerInspect: Encodable, Sendable {
         if config.hostname == nil || config.hostname == "" { config.hostname = String(r.id.prefix(12)) }
         self.config = config
         mounts = (r.mounts ?? []).map(DockerMountPoint.init)
+        networkSettings = NetworkSettings(r, sandboxKey: sandboxKey)
     }
 }
 
@@ -91,7 +213,7 @@ struct DockerContainerSummary: Encodable, Sendable {
     var imageID: String
     var command: String
     var created: Int64
-    var ports: [EmptyJSON] = []
+    var ports: [Port] = []
     /// Only with `size=1`; absent otherwise, as dockerd omits them.
     var sizeRw: Int64?
     var sizeRootFs: Int64?
@@ -99,8 +221,22 @@ struct DockerContainerSummary: Encodable, Sendable {
     var state: String
     var status: String
     var hostConfig: HostConfig
-    var networkSettings = DockerContainerInspect.NetworkSettings()
+    var networkSettings = SummaryNetworks()
     var mounts: [DockerMountPoint] = []
+
+    /// A row's port (`container.Port`): no public side for one that is only exposed.
+    struct Port: Encodable, Sendable {
+        var ip: String?
+        var privatePort: UInt16
+        var publicPort: UInt16?
+        var type: String
+        enum CodingKeys: String, CodingKey { case ip = "IP", privatePort = "PrivatePort", publicPort = "PublicPort", type = "Type" }
+    }
+
+    struct SummaryNetworks: Encodable, Sendable {
+        var networks: [String: DockerContainerInspect.EndpointSettings] = [:]
+        enum CodingKeys: String, CodingKey { case networks = "Networks" }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", names = "Names", image = "Image", imageID = "ImageID", command = "Command", created = "Created"
@@ -124,6 +260,15 @@ struct DockerContainerSummary: Encodable, Sendable {
         status = Self.status(r, now: now)
         hostConfig = HostConfig(networkMode: r.hostConfig.networkMode ?? "default")
         mounts = (r.mounts ?? []).map(DockerMountPoint.init)
+        networkSettings.networks = DockerContainerInspect.NetworkSettings(r, sandboxKey: nil).networks
+        let published = r.running ? (r.publishedPorts ?? []) : []
+        ports = published.map { Port(ip: $0.hostIP, privatePort: $0.containerPort, publicPort: $0.hostPort, type: $0.proto.rawValue) }
+        for key in (r.config.exposedPorts ?? [:]).keys.sorted() where !published.contains(where: { $0.key == key }) {
+            let parts = key.split(separator: "/")
+            if let port = parts.first.flatMap({ UInt16($0) }) {
+                ports.append(Port(privatePort: port, type: parts.count > 1 ? String(parts[1]) : "tcp"))
+            }
+        }
     }
 
     /// dockerd's `State.String()`: `Up 3 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 5 seconds ago`, ...

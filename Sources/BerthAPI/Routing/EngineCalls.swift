@@ -14,6 +14,7 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         case .invalidState: throw APIError.conflict(error.message)
         case .notModified: throw APIError(.notModified, error.message)
         case .notImplemented: throw APIError.notImplemented(error.message)
+        case .forbidden: throw APIError(.forbidden, error.message)
         case .system: throw APIError.internalError(error.message)
         }
     }

@@ -1,0 +1,707 @@
+import BerthDNS
+import BerthImages
+import BerthNetwork
+import BerthOS
+import FoundationEssentials
+import Glibc
+
+/// How the daemon sets up its networks (berthd's `--bridge`, `--bip`, `--icc`, ...).
+public struct NetworkOptions: Sendable {
+    /// The default bridge's interface, or `none` for no default bridge (containers then get
+    /// loopback only unless they ask for a network).
+    public var bridge = "berth0"
+    /// `--bip`: the default bridge's gateway address and prefix (`172.17.0.1/16`); chosen from
+    /// the default pools when nil.
+    public var bridgeIP: IPv4Subnet?
+    public var interContainer = true
+    public var ipForward = true
+    /// Berth's nftables table.
+    public var firewallTable = "berth"
+    /// The host's resolver configuration, which containers inherit.
+    public var resolvConf = "/etc/resolv.conf"
+    public init() {}
+}
+
+/// A network as the API shows it: its definition and the running containers on it.
+public struct NetworkDetails: Sendable {
+    public struct Member: Sendable {
+        public var containerID: String
+        public var name: String
+        public var endpoint: Endpoint
+    }
+    public var definition: NetworkDefinition
+    public var members: [Member]
+}
+
+/// `POST /networks/create` in engine terms.
+public struct NetworkCreateRequest: Sendable {
+    public var name: String
+    public var driver: String
+    public var isInternal = false
+    public var attachable = false
+    public var enableIPv6 = false
+    public var subnet: String?
+    public var gateway: String?
+    public var ipRange: String?
+    public var options: [String: String] = [:]
+    public var labels: [String: String] = [:]
+    public var ipamOptions: [String: String] = [:]
+    public init(name: String, driver: String = "bridge") {
+        self.name = name
+        self.driver = driver
+    }
+}
+
+/// The kernel resources a running container's networking holds, released when it stops.
+struct NetworkSandbox {
+    let token = UInt64.random(in: 1...UInt64.max)
+    var reservations: [PortReservation] = []
+    var forwards: [Forward] = []
+    var dns: DNSEndpoint?
+}
+
+extension Engine {
+    /// Where a running container's network namespace is pinned (inspect's `SandboxKey`).
+    public nonisolated func sandboxPath(_ id: String) -> String { root + "/netns/" + id }
+
+    // MARK: Daemon start
+
+    /// Loads the networks, creates the built-in ones, brings bridges and the firewall table to
+    /// the state the records describe, and cleans what a crash left behind.
+    public func setUpNetworking() throws(EngineError) {
+        try Self.system { () throws(SystemError) in try FileSystem.makeDirectories(root + "/networks", mode: 0o700) }
+        try Self.system { () throws(SystemError) in try FileSystem.makeDirectories(root + "/netns", mode: 0o700) }
+        var loaded: [String: NetworkDefinition] = [:]
+        let decoder = JSONDecoder()
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: root + "/networks")) ?? [] where entry.hasSuffix(".json") {
+            guard let bytes = try? FileSystem.readBytes(root + "/networks/" + entry),
+                  let net = try? decoder.decode(NetworkDefinition.self, from: Data(bytes)) else { continue }
+            loaded[net.id] = net
+        }
+        networks = loaded
+        let driver = try Self.networkCall { () throws(NetworkError) in try NetworkDriver(table: networkOptions.firewallTable) }
+        networkDriver = driver
+        if networkOptions.ipForward {
+            try Self.networkCall { () throws(NetworkError) in try driver.enableForwarding() }
+        }
+        for (name, kind) in [("host", NetworkDefinition.Driver.host), ("none", .null)] where network(named: name) == nil {
+            try store(NetworkDefinition(id: Self.randomID(), name: name, driver: kind, created: Timestamp.now()))
+        }
+        try setUpDefaultBridge()
+        for net in networks.values where net.driver == .bridge {
+            try Self.networkCall { () throws(NetworkError) in try driver.setUpBridge(net) }
+        }
+        for net in networks.values { allocators[net.id] = Self.allocator(net) }
+
+        // Running containers keep their namespace, links and addresses across a daemon restart;
+        // stopped ones must hold nothing.
+        var forwards: [Forward] = []
+        for var rec in containers.values {
+            if rec.running, FileSystem.exists(sandboxPath(rec.id)) {
+                for (_, ep) in rec.endpoints ?? [:] { if let ip = ep.ipv4 { allocators[ep.networkID]?.reserve(ip) } }
+                var sandbox = NetworkSandbox()
+                if let target = publishTarget(rec) {
+                    for port in rec.publishedPorts ?? [] {
+                        let request = PortRequest(proto: port.proto, containerPort: port.containerPort,
+                                                  hostIP: IPv4Address(port.hostIP).flatMap { $0.isUnspecified ? nil : $0 },
+                                                  hostPorts: port.hostPort...port.hostPort)
+                        if let reservation = try? PortReservation.reserve(request) { sandbox.reservations.append(reservation) }
+                        sandbox.forwards.append(Forward(port: port, container: target))
+                    }
+                }
+                forwards += sandbox.forwards
+                sandboxes[rec.id] = sandbox
+                startDNS(rec)
+            } else if rec.endpoints?.values.contains(where: \.isLive) == true || FileSystem.exists(sandboxPath(rec.id)) {
+                for (_, ep) in rec.endpoints ?? [:] where !ep.hostInterface.isEmpty { driver.removeStaleLink(ep.hostInterface) }
+                driver.removeSandbox(at: sandboxPath(rec.id))
+                clearLiveNetwork(&rec)
+                containers[rec.id] = rec
+                try? persist(rec)
+            }
+        }
+        try Self.networkCall { () throws(NetworkError) in
+            try driver.applyFirewall(networks: Array(networks.values), forwards: forwards)
+        }
+    }
+
+    /// The `bridge` network: created on first start, and kept in line with `--bridge`/`--bip`.
+    func setUpDefaultBridge() throws(EngineError) {
+        let existing = network(named: "bridge")
+        guard networkOptions.bridge != "none" else {
+            if let existing {
+                networks[existing.id] = nil
+                unlink(root + "/networks/\(existing.id).json")
+            }
+            return
+        }
+        var net = existing ?? NetworkDefinition(id: Self.randomID(), name: "bridge", driver: .bridge, created: Timestamp.now())
+        net.options[NetworkDefinition.bridgeNameOption] = networkOptions.bridge
+        net.options[NetworkDefinition.defaultBridgeOption] = "true"
+        net.options[NetworkDefinition.iccOption] = networkOptions.interContainer ? "true" : "false"
+        net.options[NetworkDefinition.masqueradeOption] = "true"
+        if let bip = networkOptions.bridgeIP {
+            net.subnet = bip.canonical
+            net.gateway = bip.address
+        } else if net.subnet == nil {
+            let subnet = try freeSubnet(excluding: net.id)
+            net.subnet = subnet
+            net.gateway = subnet.host(1)
+        }
+        if net != existing { try store(net) }
+    }
+
+    // MARK: Network API
+
+    public func networkList() -> [NetworkDetails] {
+        networks.values.sorted { $0.name < $1.name }.map(details)
+    }
+
+    public func networkDetails(_ ref: String) throws(EngineError) -> NetworkDetails {
+        details(try resolveNetwork(ref))
+    }
+
+    public func createNetwork(_ request: NetworkCreateRequest) throws(EngineError) -> NetworkDetails {
+        guard Self.validName(request.name) || request.name.count == 1 && Self.validName(request.name + "x") else {
+            throw EngineError(.invalidArgument, "invalid network name \"\(request.name)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+        if NetworkDefinition.builtinNames.contains(request.name) {
+            throw EngineError(.forbidden, "\(request.name) is a pre-defined network and cannot be created")
+        }
+        if network(named: request.name) != nil {
+            throw EngineError(.conflict, "network with name \(request.name) already exists")
+        }
+        guard let driverKind = NetworkDefinition.Driver(rawValue: request.driver.isEmpty ? "bridge" : request.driver) else {
+            throw EngineError(.notFound, "plugin \"\(request.driver)\" not found")
+        }
+        guard driverKind == .bridge || driverKind == .macvlan else {
+            throw EngineError(.forbidden, "only one instance of \"\(driverKind.rawValue)\" network is allowed")
+        }
+        guard let driver = networkDriver else { throw EngineError(.invalidState, "networking is not set up") }
+        if request.enableIPv6 {
+            throw EngineError(.notImplemented, "IPv6 networks are not supported yet: Berth networks are IPv4 only")
+        }
+        try Self.networkCall { () throws(NetworkError) in try NetworkDefinition.validate(options: request.options, driver: driverKind) }
+        var net = NetworkDefinition(id: Self.randomID(), name: request.name, driver: driverKind, created: Timestamp.now(),
+                                    isInternal: request.isInternal, attachable: request.attachable,
+                                    options: request.options, labels: request.labels, ipamOptions: request.ipamOptions)
+        if let text = request.subnet {
+            guard let subnet = IPv4Subnet(text) else { throw EngineError(.invalidArgument, "invalid CIDR address: \(text)") }
+            guard subnet.prefix <= 30 else { throw EngineError(.invalidArgument, "subnet \(text) is too small: a prefix of at most /30 is needed") }
+            if let other = networks.values.first(where: { $0.subnet?.overlaps(subnet) == true }) {
+                throw EngineError(.forbidden, "Pool overlaps with other one on this address space: \(subnet.canonical) overlaps network \(other.name) (\(other.subnet!.canonical))")
+            }
+            net.subnet = subnet.canonical
+        } else {
+            guard request.gateway == nil, request.ipRange == nil else {
+                throw EngineError(.invalidArgument, "a gateway or IP range needs a subnet (--subnet)")
+            }
+            guard driverKind == .bridge else { throw EngineError(.invalidArgument, "the macvlan driver needs a subnet (--subnet)") }
+            net.subnet = try freeSubnet(excluding: nil)
+        }
+        let subnet = net.subnet!
+        if let text = request.gateway {
+            guard let gw = IPv4Address(text) else { throw EngineError(.invalidArgument, "invalid gateway address: \(text)") }
+            guard subnet.contains(gw), gw != subnet.network, gw != subnet.broadcast else {
+                throw EngineError(.invalidArgument, "gateway \(gw) is not a host address of subnet \(subnet)")
+            }
+            net.gateway = gw
+        } else {
+            net.gateway = subnet.host(1)
+        }
+        if let text = request.ipRange {
+            guard let range = IPv4Subnet(text) else { throw EngineError(.invalidArgument, "invalid CIDR address: \(text)") }
+            guard subnet.contains(range) else {
+                throw EngineError(.invalidArgument, "IP range \(range) is not inside subnet \(subnet)")
+            }
+            net.ipRange = range.canonical
+        }
+        if driverKind == .bridge {
+            if networks.values.contains(where: { $0.driver == .bridge && $0.bridgeName == net.bridgeName }) {
+                throw EngineError(.conflict, "bridge interface \(net.bridgeName) is already used by another network")
+            }
+            do {
+                try Self.networkCall { () throws(NetworkError) in
+                    try driver.setUpBridge(net)
+                    try driver.applyFirewall(networks: Array(networks.values) + [net], forwards: allForwards())
+                }
+            } catch {
+                try? driver.removeBridge(net)
+                throw error
+            }
+        }
+        try store(net)
+        allocators[net.id] = Self.allocator(net)
+        publish("network", "create", id: net.id, attributes: ["name": net.name, "type": net.driver.rawValue])
+        return details(net)
+    }
+
+    public func removeNetwork(_ ref: String) throws(EngineError) {
+        let net = try resolveNetwork(ref)
+        if net.isBuiltin { throw EngineError(.forbidden, "\(net.name) is a pre-defined network and cannot be removed") }
+        let users = containers.values.filter { $0.running && $0.endpoints?[net.name] != nil }
+        if !users.isEmpty {
+            throw EngineError(.forbidden, "error while removing network: network \(net.name) id \(net.id) has active endpoints (\(users.map { String($0.name.dropFirst()) }.sorted().joined(separator: ", ")))")
+        }
+        if let driver = networkDriver, net.driver == .bridge {
+            let rest = networks.values.filter { $0.id != net.id }
+            try Self.networkCall { () throws(NetworkError) in
+                try driver.applyFirewall(networks: Array(rest), forwards: allForwards())
+                try driver.removeBridge(net)
+            }
+        }
+        unlink(root + "/networks/\(net.id).json")
+        networks[net.id] = nil
+        allocators[net.id] = nil
+        // Stopped containers forget it, as dockerd's do.
+        for var rec in containers.values where rec.endpoints?[net.name] != nil {
+            rec.endpoints?[net.name] = nil
+            containers[rec.id] = rec
+            try? persist(rec)
+        }
+        publish("network", "destroy", id: net.id, attributes: ["name": net.name, "type": net.driver.rawValue])
+    }
+
+    /// Removes the user-defined networks no container uses (running or not) that `include` accepts.
+    public func pruneNetworks(where include: @Sendable (NetworkDetails) -> Bool) -> [String] {
+        var deleted: [String] = []
+        for net in networks.values.sorted(by: { $0.name < $1.name }) where !net.isBuiltin {
+            guard !containers.values.contains(where: { $0.endpoints?[net.name] != nil }), include(details(net)) else { continue }
+            if (try? removeNetwork(net.id)) != nil { deleted.append(net.name) }
+        }
+        return deleted
+    }
+
+    /// `docker network connect`: recorded for a stopped container, plugged in live for a running one.
+    public func connect(network ref: String, container cref: String, aliases: [String], ipv4: String?) throws(EngineError) {
+        let net = try resolveNetwork(ref)
+        let id = try resolve(cref)
+        guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(cref)") }
+        let mode = rec.hostConfig.networkMode ?? "default"
+        if mode == "host" || mode == "none" || mode.hasPrefix("container:") || net.driver == .host || net.driver == .null {
+            throw EngineError(.forbidden, "container cannot be connected to network \(net.name): it uses network mode \(net.driver == .host || net.driver == .null ? net.name : mode)")
+        }
+        if rec.endpoints?[net.name] != nil {
+            throw EngineError(.forbidden, "endpoint with name \(rec.name.dropFirst()) already exists in network \(net.name)")
+        }
+        let endpoint = try makeEndpoint(net, aliases: aliases, ipv4: ipv4)
+        var endpoints = rec.endpoints ?? [:]
+        endpoints[net.name] = endpoint
+        rec.endpoints = endpoints
+        if rec.running {
+            try attach(&rec, networkName: net.name, defaultRoute: false)
+        }
+        containers[id] = rec
+        try persist(rec)
+        publish("network", "connect", id: net.id, attributes: ["name": net.name, "type": net.driver.rawValue, "container": id])
+    }
+
+    public func disconnect(network ref: String, container cref: String, force: Bool) throws(EngineError) {
+        let net = try resolveNetwork(ref)
+        let id: String
+        do { id = try resolve(cref) } catch {
+            guard force else { throw error }
+            return
+        }
+        guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(cref)") }
+        guard let endpoint = rec.endpoints?[net.name] else {
+            throw EngineError(.forbidden, "container \(id) is not connected to network \(net.name)")
+        }
+        if endpoint.isLive {
+            networkDriver?.detach(namespace: sandboxPath(id), interface: endpoint.interface, hostInterface: endpoint.hostInterface)
+            if let ip = endpoint.ipv4 { allocators[net.id]?.release(ip) }
+        }
+        rec.endpoints?[net.name] = nil
+        containers[id] = rec
+        try persist(rec)
+        publish("network", "disconnect", id: net.id, attributes: ["name": net.name, "type": net.driver.rawValue, "container": id])
+    }
+
+    // MARK: Container create
+
+    /// The endpoints a new container starts with: its network mode's network plus any others in
+    /// `EndpointsConfig`. Host, none and `container:` modes have none.
+    func plannedEndpoints(_ hostConfig: DockerHostConfig, _ networking: DockerNetworkingConfig?) throws(EngineError) -> [String: Endpoint]? {
+        let mode = hostConfig.networkMode ?? "default"
+        if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
+            if let extra = networking?.endpointsConfig, extra.keys.contains(where: { $0 != mode }) {
+                throw EngineError(.invalidArgument, "conflicting options: network mode \(mode) cannot be combined with other networks")
+            }
+            if mode != "none", hostConfig.portBindings?.isEmpty == false || hostConfig.publishAllPorts == true, mode.hasPrefix("container:") {
+                throw EngineError(.invalidArgument, "conflicting options: port publishing and the container type network mode")
+            }
+            return nil
+        }
+        let primaryName = mode == "default" ? "bridge" : mode
+        var out: [String: Endpoint] = [:]
+        var requested = networking?.endpointsConfig ?? [:]
+        // Clients name the default network `default` as often as `bridge`.
+        if let settings = requested.removeValue(forKey: "default") { requested["bridge"] = settings }
+        if requested[primaryName] == nil, let (key, _) = requested.first(where: { (try? resolveNetwork($0.key))?.name == (try? resolveNetwork(primaryName))?.name }) {
+            requested[primaryName] = requested.removeValue(forKey: key)
+        }
+        for (name, settings) in [(primaryName, requested[primaryName])] + requested.filter({ $0.key != primaryName }).sorted(by: { $0.key < $1.key }).map({ ($0.key, Optional($0.value)) }) {
+            let net: NetworkDefinition
+            do { net = try resolveNetwork(name) } catch {
+                if name == "bridge" && networkOptions.bridge == "none" { return [:] }
+                throw EngineError(.notFound, "network \(name) not found")
+            }
+            if net.driver == .host || net.driver == .null {
+                throw EngineError(.invalidArgument, "container cannot be connected to network \(net.name) and others")
+            }
+            out[net.name] = try makeEndpoint(net, aliases: settings?.aliases ?? [], ipv4: settings?.ipamConfig?.ipv4Address)
+        }
+        return out
+    }
+
+    func makeEndpoint(_ net: NetworkDefinition, aliases: [String], ipv4: String?) throws(EngineError) -> Endpoint {
+        if net.name == "bridge", !aliases.isEmpty {
+            throw EngineError(.invalidArgument, "network-scoped alias is supported only for containers in user defined networks")
+        }
+        var requested: IPv4Address?
+        if let text = ipv4, !text.isEmpty {
+            guard let ip = IPv4Address(text) else { throw EngineError(.invalidArgument, "invalid IPv4 address: \(text)") }
+            guard net.name != "bridge" else {
+                throw EngineError(.invalidArgument, "user specified IP address is supported on user defined networks only")
+            }
+            guard let subnet = net.subnet, subnet.contains(ip) else {
+                throw EngineError(.invalidArgument, "invalid endpoint settings: address \(ip) is not in network \(net.name)'s subnet \(net.subnet?.description ?? "")")
+            }
+            requested = ip
+        }
+        return Endpoint(networkID: net.id, aliases: aliases, requestedIPv4: requested)
+    }
+
+    // MARK: Container start and stop
+
+    /// Gives a starting container its network namespace, links, addresses, published ports and
+    /// DNS, and writes its /etc/hosts and resolv.conf. Undoes all of it if a step fails.
+    func setUpSandbox(_ rec: inout ContainerRecord) throws(EngineError) {
+        let mode = rec.hostConfig.networkMode ?? "default"
+        let managed = !(mode == "host" || mode.hasPrefix("container:"))
+        if managed {
+            guard networkDriver != nil else { throw EngineError(.invalidState, "networking is not set up") }
+            try Self.networkCall { () throws(NetworkError) in try networkDriver!.createSandbox(at: sandboxPath(rec.id)) }
+        }
+        if managed { sandboxes[rec.id] = NetworkSandbox() }
+        do {
+            if managed {
+                var first = true
+                for name in orderedEndpointNames(rec) {
+                    try attach(&rec, networkName: name, defaultRoute: first)
+                    first = false
+                }
+                try publishPorts(&rec)
+                startDNS(rec)
+            }
+            try writeNetworkFiles(rec)
+        } catch {
+            tearDownSandbox(&rec)
+            throw error
+        }
+    }
+
+    /// The network first created with the container goes first: it has the default route.
+    func orderedEndpointNames(_ rec: ContainerRecord) -> [String] {
+        let mode = rec.hostConfig.networkMode ?? "default"
+        let primary = mode == "default" ? "bridge" : ((try? resolveNetwork(mode))?.name ?? mode)
+        return (rec.endpoints ?? [:]).keys.sorted { a, b in a == primary ? true : b == primary ? false : a < b }
+    }
+
+    func attach(_ rec: inout ContainerRecord, networkName: String, defaultRoute: Bool) throws(EngineError) {
+        guard var endpoint = rec.endpoints?[networkName], let driver = networkDriver else { return }
+        guard let net = networks[endpoint.networkID] ?? network(named: networkName) else {
+            throw EngineError(.notFound, "network \(networkName) not found")
+        }
+        guard net.driver == .bridge || net.driver == .macvlan else { return }
+        let used = Set((rec.endpoints ?? [:]).values.map(\.interface))
+        let index = (0..<16).first { !used.contains("eth\($0)") } ?? 0
+        let ip = try Self.networkCall { () throws(NetworkError) in
+            guard var allocator = allocators[net.id] else { throw NetworkError(.system, "no address allocator for \(net.name)") }
+            let ip = try allocator.allocate(endpoint.requestedIPv4)
+            allocators[net.id] = allocator
+            return ip
+        }
+        endpoint.endpointID = Self.randomID()
+        endpoint.ipv4 = ip
+        endpoint.prefixLength = net.subnet?.prefix ?? 0
+        endpoint.gateway = net.isInternal ? nil : net.gateway
+        endpoint.macAddress = ip.containerMAC
+        endpoint.interface = "eth\(index)"
+        endpoint.hostInterface = net.driver == .bridge ? "vb" + rec.id.prefix(10) + String(index, radix: 16) : ""
+        let attachment = NetworkDriver.Attachment(network: net, interface: endpoint.interface, hostInterface: endpoint.hostInterface,
+                                                  address: ip, defaultRoute: defaultRoute)
+        do {
+            try Self.networkCall { () throws(NetworkError) in try driver.attach(namespace: sandboxPath(rec.id), attachment) }
+        } catch {
+            allocators[net.id]?.release(ip)
+            throw error
+        }
+        rec.endpoints?[networkName] = endpoint
+    }
+
+    /// The address published ports forward to: the container's on its first bridge network.
+    func publishTarget(_ rec: ContainerRecord) -> IPv4Address? {
+        for name in orderedEndpointNames(rec) {
+            guard let ep = rec.endpoints?[name], let ip = ep.ipv4, networks[ep.networkID]?.driver == .bridge else { continue }
+            return ip
+        }
+        return nil
+    }
+
+    func publishPorts(_ rec: inout ContainerRecord) throws(EngineError) {
+        guard let driver = networkDriver else { return }
+        let hc = rec.hostConfig
+        var bindings: [String: [(hostIP: String?, hostPort: String?)]] = [:]
+        for (key, list) in hc.portBindings ?? [:] { bindings[key] = (list ?? []).map { ($0.hostIp, $0.hostPort) } }
+        guard !bindings.isEmpty || hc.publishAllPorts == true else { rec.publishedPorts = nil; return }
+        guard let target = publishTarget(rec) else { rec.publishedPorts = nil; return }
+        let defaultIP = orderedEndpointNames(rec).first.flatMap { rec.endpoints?[$0] }.flatMap { networks[$0.networkID]?.defaultHostIP }
+        var sandbox = sandboxes[rec.id] ?? NetworkSandbox()
+        try Self.networkCall { () throws(NetworkError) in
+            let requests = try PortRequest.requests(bindings: bindings, exposed: Array((rec.config.exposedPorts ?? [:]).keys),
+                                                    publishAll: hc.publishAllPorts == true, defaultHostIP: defaultIP)
+            for request in requests {
+                let reservation = try PortReservation.reserve(request)
+                sandbox.reservations.append(reservation)
+                sandbox.forwards.append(Forward(port: reservation.port, container: target))
+            }
+            try driver.addForwards(sandbox.forwards)
+        }
+        rec.publishedPorts = sandbox.reservations.map(\.port)
+        sandboxes[rec.id] = sandbox
+    }
+
+    /// Undoes `setUpSandbox`: everything the running container held on the host.
+    func tearDownSandbox(_ rec: inout ContainerRecord) {
+        if let sandbox = sandboxes.removeValue(forKey: rec.id) {
+            networkDriver?.removeForwards(sandbox.forwards)
+            if let dns = sandbox.dns { Task { await dns.close() } }
+        }
+        for (_, ep) in rec.endpoints ?? [:] where !ep.hostInterface.isEmpty {
+            networkDriver?.removeStaleLink(ep.hostInterface)
+        }
+        networkDriver?.removeSandbox(at: sandboxPath(rec.id))
+        clearLiveNetwork(&rec)
+    }
+
+    /// Tears the sandbox down if this run set one up.
+    func releaseNetwork(_ rec: inout ContainerRecord) {
+        guard rec.networkReady else { return }
+        tearDownSandbox(&rec)
+        rec.networkReady = false
+    }
+
+    func clearLiveNetwork(_ rec: inout ContainerRecord) {
+        for (name, var ep) in rec.endpoints ?? [:] {
+            if let ip = ep.ipv4 { allocators[ep.networkID]?.release(ip) }
+            ep.clearLive()
+            rec.endpoints?[name] = ep
+        }
+        rec.publishedPorts = nil
+    }
+
+    // MARK: DNS
+
+    /// Serves the embedded DNS on 127.0.0.11 inside the container's namespace when one of its
+    /// networks has it, or when the host's resolvers are all loopback ones the container
+    /// cannot reach (then it only forwards).
+    func startDNS(_ rec: ContainerRecord) {
+        let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
+        guard needsEmbeddedDNS(rec, host: hostConf) else { return }
+        guard let (udp, tcp) = try? networkDriver?.dnsSockets(in: sandboxPath(rec.id)) else { return }
+        let upstreams = (rec.hostConfig.dns.flatMap { $0.isEmpty ? nil : $0 } ?? hostConf.nameservers).map { DNSUpstream(address: $0) }
+        let id = rec.id
+        let server = dnsServer
+        // The sandbox this server belongs to: if the container stops (and maybe starts again)
+        // before the server is up, the server is for a namespace that is gone.
+        let token = sandboxes[id]?.token
+        Task {
+            let endpoint = try? await server.serve(udpSocket: udp, tcpSocket: tcp, upstreams: upstreams) { [weak self] name, type in
+                await self?.answerDNS(from: id, name: name, type: type) ?? .forward
+            }
+            guard let endpoint else { return }
+            await self.dnsStarted(id, token: token, endpoint)
+        }
+    }
+
+    func dnsStarted(_ id: String, token: UInt64?, _ endpoint: DNSEndpoint) async {
+        guard let token, sandboxes[id]?.token == token else {
+            await endpoint.close()
+            return
+        }
+        sandboxes[id]?.dns = endpoint
+    }
+
+    func needsEmbeddedDNS(_ rec: ContainerRecord, host: ResolvConf) -> Bool {
+        let endpoints = rec.endpoints ?? [:]
+        if endpoints.values.contains(where: { networks[$0.networkID]?.hasEmbeddedDNS == true }) { return true }
+        return !endpoints.isEmpty && (rec.hostConfig.dns ?? []).isEmpty && host.nonLoopbackNameservers.isEmpty
+    }
+
+    /// Docker's embedded DNS: a container's name, its network aliases and short ID resolve on
+    /// the user-defined networks the asking container shares with it; nothing else is ours.
+    func answerDNS(from id: String, name: String, type: DNSRecordType) -> DNSLookupResult {
+        guard let asker = containers[id] else { return .forward }
+        let shared = (asker.endpoints ?? [:]).values.filter { networks[$0.networkID]?.hasEmbeddedDNS == true }.map(\.networkID)
+        if shared.isEmpty { return .forward }
+        if type == .ptr {
+            guard let ip = Self.reverseIPv4(name) else { return .forward }
+            for rec in containers.values where rec.running {
+                for (netName, ep) in rec.endpoints ?? [:] where ep.ipv4 == ip && shared.contains(ep.networkID) {
+                    return .names([String(rec.name.dropFirst()) + "." + netName])
+                }
+            }
+            return .forward
+        }
+        var addresses: [String] = []
+        for rec in containers.values where rec.running {
+            for (_, ep) in rec.endpoints ?? [:] where shared.contains(ep.networkID) {
+                guard let ip = ep.ipv4 else { continue }
+                let names = [String(rec.name.dropFirst()), String(rec.id.prefix(12))] + ep.aliases
+                if names.contains(where: { $0.lowercased() == name }) { addresses.append(ip.description) }
+            }
+        }
+        return addresses.isEmpty ? .forward : .addresses(addresses)
+    }
+
+    /// `4.3.2.1.in-addr.arpa` → 1.2.3.4.
+    static func reverseIPv4(_ name: String) -> IPv4Address? {
+        guard name.hasSuffix(".in-addr.arpa") else { return nil }
+        let labels = name.dropLast(".in-addr.arpa".count).split(separator: ".")
+        guard labels.count == 4 else { return nil }
+        return IPv4Address(labels.reversed().joined(separator: "."))
+    }
+
+    // MARK: Files
+
+    /// /etc/hosts, /etc/resolv.conf and /etc/hostname as this run of the container sees them.
+    func writeNetworkFiles(_ rec: ContainerRecord) throws(EngineError) {
+        let hc = rec.hostConfig
+        let mode = hc.networkMode ?? "default"
+        let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
+        var hostname = rec.config.hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(rec.id.prefix(12))
+        var resolv = hostConf
+        var hosts: String
+        let firstGateway = orderedEndpointNames(rec).lazy.compactMap { rec.endpoints?[$0]?.gateway }.first
+            ?? network(named: "bridge")?.gateway
+        var extra: [(name: String, address: String)] = []
+        for spec in hc.extraHosts ?? [] {
+            extra.append(try Self.networkCall { () throws(NetworkError) in
+                try ContainerFiles.parseExtraHost(spec, gateway: firstGateway?.description)
+            })
+        }
+        if mode == "host" {
+            if rec.config.hostname == nil || rec.config.hostname == "" { hostname = Self.hostHostname() }
+            hosts = ((try? FileSystem.readString("/etc/hosts")) ?? ContainerFiles.hosts(extraHosts: [], own: []))
+            if !hosts.hasSuffix("\n") { hosts += "\n" }
+            for h in extra { hosts += "\(h.address)\t\(h.name)\n" }
+        } else {
+            var names = [hostname]
+            if let dot = hostname.firstIndex(of: ".") { names.append(String(hostname[..<dot])) }
+            let own = orderedEndpointNames(rec).compactMap { rec.endpoints?[$0]?.ipv4 }.prefix(1).map { (address: $0.description, names: names) }
+            hosts = ContainerFiles.hosts(extraHosts: extra, own: Array(own))
+            if needsEmbeddedDNS(rec, host: hostConf) {
+                resolv.nameservers = ["127.0.0.11"]
+                if !resolv.options.contains(where: { $0.hasPrefix("ndots:") }) { resolv.options.append("ndots:0") }
+            } else {
+                resolv.nameservers = (hc.dns ?? []).isEmpty ? hostConf.nonLoopbackNameservers : hc.dns!
+            }
+        }
+        if mode != "host" || hc.dns?.isEmpty == false {
+            if let servers = hc.dns, !servers.isEmpty, mode == "host" { resolv.nameservers = servers }
+        }
+        if let search = hc.dnsSearch, !search.isEmpty { resolv.search = search == ["."] ? [] : search }
+        if let options = hc.dnsOptions, !options.isEmpty { resolv.options = options }
+        let dir = dir(rec.id)
+        try Self.system { () throws(SystemError) in
+            try FileSystem.writeAtomically(dir + "/hostname", Array((hostname + "\n").utf8))
+            try FileSystem.writeAtomically(dir + "/hosts", Array(hosts.utf8))
+            try FileSystem.writeAtomically(dir + "/resolv.conf", Array(resolv.rendered().utf8))
+        }
+    }
+
+    static func hostHostname() -> String {
+        var buf = [UInt8](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count) == 0 else { return "localhost" }
+        return String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// For `--network container:NAME` (and the other `container:` modes): the namespace of a
+    /// running container. The network one is the pinned sandbox, which outlives a restart of it.
+    func namespaceLookup() -> (String, String) throws(EngineError) -> String {
+        let snapshot = containers
+        let ids = Dictionary(containers.values.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+        return { [root] ref, type throws(EngineError) in
+            let id = snapshot[ref] != nil ? ref : ids["/" + ref] ?? ids[ref]
+                ?? snapshot.keys.first { $0.hasPrefix(ref) && !ref.isEmpty }
+            guard let id, let rec = snapshot[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
+            guard rec.running else { throw EngineError(.conflict, "cannot join container \(ref): it is not running") }
+            if type == "network", rec.networkReady { return root + "/netns/" + id }
+            return "/proc/\(rec.pid)/ns/\(type == "network" ? "net" : type == "mount" ? "mnt" : type)"
+        }
+    }
+
+    // MARK: Helpers
+
+    func network(named name: String) -> NetworkDefinition? {
+        networks.values.first { $0.name == name }
+    }
+
+    /// Docker's order: full ID, then name, then a unique ID prefix.
+    func resolveNetwork(_ ref: String) throws(EngineError) -> NetworkDefinition {
+        if let net = networks[ref] { return net }
+        if let net = network(named: ref) { return net }
+        let matches = ref.isEmpty ? [] : networks.values.filter { $0.id.hasPrefix(ref) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 { throw EngineError(.invalidArgument, "network \(ref) is ambiguous (\(matches.count) matches found based on ID prefix)") }
+        throw EngineError(.notFound, "network \(ref) not found")
+    }
+
+    func details(_ net: NetworkDefinition) -> NetworkDetails {
+        let members = containers.values.compactMap { rec -> NetworkDetails.Member? in
+            guard rec.running, let ep = rec.endpoints?[net.name], ep.isLive else { return nil }
+            return .init(containerID: rec.id, name: String(rec.name.dropFirst()), endpoint: ep)
+        }
+        return NetworkDetails(definition: net, members: members.sorted { $0.name < $1.name })
+    }
+
+    func store(_ net: NetworkDefinition) throws(EngineError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes: Data
+        do { bytes = try encoder.encode(net) } catch { throw EngineError(.system, "encoding network \(net.name): \(error)") }
+        try Self.system { () throws(SystemError) in
+            try FileSystem.writeAtomically(root + "/networks/\(net.id).json", bytes, mode: 0o600, durable: true)
+        }
+        networks[net.id] = net
+    }
+
+    /// The first default-pool subnet that no other network and no host route uses.
+    func freeSubnet(excluding id: String?) throws(EngineError) -> IPv4Subnet {
+        var taken = networks.values.filter { $0.id != id }.compactMap(\.subnet)
+        if let driver = networkDriver { taken += (try? driver.routedSubnets()) ?? [] }
+        guard let subnet = SubnetPool.first(avoiding: taken) else {
+            throw EngineError(.forbidden, "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+        }
+        return subnet
+    }
+
+    func allForwards() -> [Forward] { sandboxes.values.flatMap(\.forwards) }
+
+    static func allocator(_ net: NetworkDefinition) -> AddressAllocator? {
+        net.subnet.map { AddressAllocator(subnet: $0, gateway: net.gateway, range: net.ipRange) }
+    }
+
+    static func networkCall<T>(_ body: () throws(NetworkError) -> T) throws(EngineError) -> T {
+        do { return try body() } catch {
+            switch error.code {
+            case .notFound: throw EngineError(.notFound, error.message)
+            case .conflict: throw EngineError(.conflict, error.message)
+            case .invalidArgument: throw EngineError(.invalidArgument, error.message)
+            case .forbidden: throw EngineError(.forbidden, error.message)
+            case .system: throw EngineError(.system, error.message)
+            }
+        }
+    }
+}

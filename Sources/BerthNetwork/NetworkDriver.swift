@@ -1,0 +1,182 @@
+import BerthFirewall
+import BerthNetlink
+import Glibc
+
+/// The kernel side of Berth's networks, in the daemon's own namespace (the "host"): bridges,
+/// the links into container namespaces, sysctls and the firewall table. Stateless: the engine
+/// owns the model and tells the driver what to make of it.
+public final class NetworkDriver: Sendable {
+    let host: Netlink
+    let firewall: Firewall
+
+    /// `table` names Berth's nftables tables (one daemon per network namespace owns them).
+    public init(table: String = "berth") throws(NetworkError) {
+        host = try Self.netlink { () throws(NetlinkError) in try Netlink() }
+        firewall = Firewall(table: table)
+    }
+
+    /// Turns on IPv4 forwarding, which bridged containers need to reach beyond their bridge.
+    public func enableForwarding() throws(NetworkError) {
+        try Self.netlink { () throws(NetlinkError) in try Sysctl.write("net.ipv4.ip_forward", "1") }
+    }
+
+    /// IPv4 prefixes the host already routes (excluding default routes), so a new network's
+    /// subnet can avoid them.
+    public func routedSubnets() throws(NetworkError) -> [IPv4Subnet] {
+        let routes = try Self.netlink { () throws(NetlinkError) in try host.routes() }
+        return routes.compactMap { IPv4Subnet($0.destination) }.filter { $0.prefix > 0 }
+    }
+
+    /// Creates the bridge with the gateway address, or brings an existing one (after a daemon
+    /// restart) back to that state.
+    public func setUpBridge(_ net: NetworkDefinition) throws(NetworkError) {
+        guard let subnet = net.subnet, let gateway = net.gateway else {
+            throw NetworkError(.invalidArgument, "network \(net.name) has no IPv4 subnet")
+        }
+        let name = net.bridgeName
+        try Self.netlink { () throws(NetlinkError) in
+            if let existing = try host.link(named: name) {
+                guard existing.kind == "bridge" else {
+                    throw NetlinkError(code: .exists, message: "interface \(name) exists and is not a bridge")
+                }
+                if let mtu = net.mtu, existing.mtu != mtu { try host.setMTU(name, mtu) }
+            } else {
+                try host.addBridge(name: name, mtu: net.mtu)
+            }
+            let cidr = "\(gateway)/\(subnet.prefix)"
+            if !(try host.addresses(name)).contains(cidr) { try host.addAddress(name, cidr: cidr) }
+            try host.setUp(name)
+            // Connections to a published port on 127.0.0.1 are DNATed onto the bridge with
+            // their loopback source; the kernel drops those unless the bridge accepts them.
+            try Sysctl.write("net.ipv4.conf.\(name).route_localnet", "1")
+        }
+    }
+
+    public func removeBridge(_ net: NetworkDefinition) throws(NetworkError) {
+        try Self.netlink { () throws(NetlinkError) in _ = try host.deleteLink(name: net.bridgeName) }
+    }
+
+    /// Replaces the firewall table with these networks and forwards (daemon start, network
+    /// create and remove).
+    public func applyFirewall(networks: [NetworkDefinition], forwards: [Forward]) throws(NetworkError) {
+        let bridges = networks.compactMap { net -> BridgeNetwork? in
+            guard net.driver == .bridge, let subnet = net.subnet else { return nil }
+            return BridgeNetwork(bridge: net.bridgeName, subnet: subnet.canonical.description, isInternal: net.isInternal,
+                                 interContainer: net.interContainer, masquerade: net.masquerade)
+        }
+        try Self.firewall { () throws(FirewallError) in try firewall.apply(networks: bridges, forwards: forwards.map(\.rule)) }
+    }
+
+    public func addForwards(_ forwards: [Forward]) throws(NetworkError) {
+        guard !forwards.isEmpty else { return }
+        try Self.firewall { () throws(FirewallError) in try firewall.add(forwards.map(\.rule)) }
+    }
+
+    public func removeForwards(_ forwards: [Forward]) {
+        guard !forwards.isEmpty else { return }
+        try? firewall.remove(forwards.map(\.rule))
+    }
+
+    public func removeFirewall() { try? firewall.removeAll() }
+
+    /// Makes the network namespace a container will join, pinned at `path`, with loopback up.
+    public func createSandbox(at path: String) throws(NetworkError) {
+        NetworkNamespace.remove(at: path)
+        try Self.netlink { () throws(NetlinkError) in try NetworkNamespace.create(at: path) }
+    }
+
+    public func removeSandbox(at path: String) { NetworkNamespace.remove(at: path) }
+
+    /// A UDP socket and a listening TCP socket on 127.0.0.11:53 inside the sandbox, for the
+    /// embedded DNS server (they belong to the sandbox's namespace whichever thread uses them).
+    public func dnsSockets(in path: String) throws(NetworkError) -> (udp: Int32, tcp: Int32) {
+        try Self.netlink { () throws(NetlinkError) in
+            let udp = try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_DGRAM.rawValue), address: "127.0.0.11", port: 53)
+            do throws(NetlinkError) {
+                return (udp, try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_STREAM.rawValue), address: "127.0.0.11", port: 53))
+            } catch {
+                close(udp)
+                throw error
+            }
+        }
+    }
+
+    /// What an endpoint becomes inside a container's namespace.
+    public struct Attachment: Sendable {
+        public var network: NetworkDefinition
+        public var interface: String
+        public var hostInterface: String
+        public var address: IPv4Address
+        public var defaultRoute: Bool
+        public init(network: NetworkDefinition, interface: String, hostInterface: String, address: IPv4Address, defaultRoute: Bool) {
+            self.network = network; self.interface = interface; self.hostInterface = hostInterface
+            self.address = address; self.defaultRoute = defaultRoute
+        }
+    }
+
+    /// Plugs a container's namespace (pinned at `namespace`) into a network: a veth pair whose
+    /// host end joins the bridge, or a macvlan on the parent; then address, link up and route.
+    public func attach(namespace: String, _ a: Attachment) throws(NetworkError) {
+        let net = a.network
+        guard let subnet = net.subnet else { throw NetworkError(.invalidArgument, "network \(net.name) has no IPv4 subnet") }
+        try Self.netlink { () throws(NetlinkError) in
+            switch net.driver {
+            case .bridge:
+                try host.addVeth(name: a.hostInterface, peer: a.interface, peerNamespace: namespace,
+                                 peerMAC: a.address.containerMAC, mtu: net.mtu)
+                do throws(NetlinkError) {
+                    try host.setMaster(a.hostInterface, bridge: net.bridgeName)
+                    try host.setUp(a.hostInterface)
+                } catch {
+                    _ = try? host.deleteLink(name: a.hostInterface)
+                    throw error
+                }
+            case .macvlan:
+                try host.addMacvlan(name: a.interface, parent: net.parent ?? "", namespace: namespace,
+                                    mac: a.address.containerMAC, mtu: net.mtu)
+            case .host, .null:
+                return
+            }
+            let inside = try Netlink(namespace: namespace)
+            try inside.addAddress(a.interface, cidr: "\(a.address)/\(subnet.prefix)")
+            try inside.setUp(a.interface)
+            if a.defaultRoute, !net.isInternal, let gateway = net.gateway {
+                try inside.addRoute(destination: "0.0.0.0/0", gateway: gateway.description, device: a.interface)
+            }
+        }
+    }
+
+    /// Unplugs an endpoint from a running container (deleting one end of a veth pair deletes both).
+    public func detach(namespace: String, interface: String, hostInterface: String) {
+        if !hostInterface.isEmpty, (try? host.deleteLink(name: hostInterface)) == true { return }
+        if let inside = try? Netlink(namespace: namespace) { _ = try? inside.deleteLink(name: interface) }
+    }
+
+    /// Deletes a host-side veth left by a container that is not running (after a crash).
+    public func removeStaleLink(_ name: String) {
+        _ = try? host.deleteLink(name: name)
+    }
+
+    static func netlink<T>(_ body: () throws(NetlinkError) -> T) throws(NetworkError) -> T {
+        do { return try body() } catch {
+            let code: NetworkError.Code = switch error.code {
+            case .notFound: .notFound
+            case .exists: .conflict
+            case .invalidArgument: .invalidArgument
+            case .system: .system
+            }
+            throw NetworkError(code, error.message)
+        }
+    }
+
+    static func firewall<T>(_ body: () throws(FirewallError) -> T) throws(NetworkError) -> T {
+        do { return try body() } catch { throw NetworkError(.system, "firewall: \(error.message)") }
+    }
+}
+
+extension Forward {
+    var rule: PortForward {
+        PortForward(proto: port.proto == .tcp ? .tcp : .udp, hostIP: port.hostIP == "0.0.0.0" ? nil : port.hostIP,
+                    hostPort: port.hostPort, containerIP: container.description, containerPort: port.containerPort)
+    }
+}

@@ -1,0 +1,186 @@
+import BerthNetlink
+import Glibc
+import XCTest
+@testable import BerthFirewall
+
+/// Real UDP traffic through Berth's rules: a "host" namespace with bridge berth0 (172.18.0.1/16)
+/// and two "container" namespaces on it, c1 (172.18.0.2) and c2 (172.18.0.3).
+final class PublishedPortTrafficTests: NamespaceTestCase {
+    private var host = "", c1 = "", c2 = ""
+    private var firewall = Firewall()
+    private var receiver: Int32 = -1
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        host = try makeNamespace("host")
+        c1 = try makeNamespace("c1")
+        c2 = try makeNamespace("c2")
+        let links = try Netlink(namespace: host)
+        try links.addBridge(name: "berth0")
+        try links.addAddress("berth0", cidr: "172.18.0.1/16")
+        try links.setUp("berth0")
+        for (index, (namespace, address)) in [(c1, "172.18.0.2/16"), (c2, "172.18.0.3/16")].enumerated() {
+            let port = "veth\(index)"
+            try links.addVeth(name: port, peer: "eth0", peerNamespace: namespace)
+            try links.setMaster(port, bridge: "berth0")
+            try links.setUp(port)
+            let inside = try Netlink(namespace: namespace)
+            try inside.addAddress("eth0", cidr: address)
+            try inside.setUp("eth0")
+            try inside.addRoute(destination: "0.0.0.0/0", gateway: "172.18.0.1", device: "eth0")
+        }
+        // What the daemon does for each bridge; sysctls under net.* are per namespace.
+        try NetworkNamespace.run(in: host) {
+            try Sysctl.write("net.ipv4.ip_forward", "1")
+            try Sysctl.write("net/ipv4/conf/berth0/route_localnet", "1")
+        }
+        firewall = Firewall(table: "berth", namespace: host)
+        receiver = try NetworkNamespace.bindSocket(in: c1, type: Int32(SOCK_DGRAM.rawValue), address: "0.0.0.0", port: 80)
+    }
+
+    override func tearDown() {
+        if receiver >= 0 { close(receiver) }
+        receiver = -1
+        super.tearDown()
+    }
+
+    private let web = BridgeNetwork(bridge: "berth0", subnet: "172.18.0.0/16")
+    private let published = PortForward(proto: .udp, hostPort: 8080, containerIP: "172.18.0.2", containerPort: 80)
+
+    func testPublishedPortReachesContainerFromHostLoopbackAndBridgeAddress() throws {
+        try firewall.apply(networks: [web], forwards: [published])
+        try send("via loopback", from: host, to: "127.0.0.1", port: 8080)
+        let first = receive()
+        XCTAssertEqual(first?.payload, "via loopback")
+        XCTAssertEqual(first?.source, "172.18.0.1", "127.0.0.1 must be masqueraded to the bridge address")
+        try send("via bridge address", from: host, to: "172.18.0.1", port: 8080)
+        XCTAssertEqual(receive()?.payload, "via bridge address")
+    }
+
+    func testAddressBoundForwardAnswersOnlyOnThatAddress() throws {
+        try firewall.apply(networks: [web], forwards: [])
+        try firewall.add([PortForward(proto: .udp, hostIP: "127.0.0.1", hostPort: 9090, containerIP: "172.18.0.2",
+                                      containerPort: 80)])
+        try send("elsewhere", from: host, to: "172.18.0.1", port: 9090)
+        XCTAssertNil(receive(timeout: 300))
+        try send("bound", from: host, to: "127.0.0.1", port: 9090)
+        XCTAssertEqual(receive()?.payload, "bound")
+    }
+
+    func testRemovedForwardNoLongerDelivers() throws {
+        try firewall.apply(networks: [web], forwards: [published])
+        try firewall.remove([published])
+        try send("gone", from: host, to: "127.0.0.1", port: 8080)
+        XCTAssertNil(receive(timeout: 300))
+    }
+
+    func testHairpinFromContainerOnSameBridge() throws {
+        try firewall.apply(networks: [web], forwards: [published])
+        for bridgeNetfilter in try bridgeNetfilterModes() {
+            try setBridgeNetfilter(bridgeNetfilter)
+            try send("hairpin", from: c2, to: "172.18.0.1", port: 8080)
+            let got = receive()
+            XCTAssertEqual(got?.payload, "hairpin", "br_netfilter \(bridgeNetfilter)")
+            XCTAssertEqual(got?.source, "172.18.0.1", "the reply must go back through the host to be un-DNATed")
+        }
+    }
+
+    func testIccOffDropsContainerToContainerTrafficButNotHostTraffic() throws {
+        var isolated = web
+        isolated.interContainer = false
+        for bridgeNetfilter in try bridgeNetfilterModes() {
+            try setBridgeNetfilter(bridgeNetfilter)
+            try firewall.apply(networks: [web], forwards: [published])
+            try send("direct, icc on", from: c2, to: "172.18.0.2", port: 80)
+            XCTAssertEqual(receive()?.source, "172.18.0.3", "br_netfilter \(bridgeNetfilter)")
+
+            try firewall.apply(networks: [isolated], forwards: [published])
+            try send("direct, icc off", from: c2, to: "172.18.0.2", port: 80)
+            XCTAssertNil(receive(timeout: 300), "br_netfilter \(bridgeNetfilter)")
+            // Through the host to a neighbour's published port is container to container as well.
+            try send("hairpin, icc off", from: c2, to: "172.18.0.1", port: 8080)
+            XCTAssertNil(receive(timeout: 300), "br_netfilter \(bridgeNetfilter)")
+            try send("from the host, icc off", from: host, to: "127.0.0.1", port: 8080)
+            XCTAssertEqual(receive()?.payload, "from the host, icc off", "br_netfilter \(bridgeNetfilter)")
+        }
+    }
+
+    /// Both with and without br_netfilter handing bridged frames to the ip hooks, when the
+    /// kernel has it (its switch is per network namespace).
+    private func bridgeNetfilterModes() throws -> [Bool] {
+        let present = try NetworkNamespace.run(in: host) { (try? Sysctl.read("net.bridge.bridge-nf-call-iptables")) != nil }
+        return present ? [false, true] : [false]
+    }
+
+    private func setBridgeNetfilter(_ on: Bool) throws {
+        try NetworkNamespace.run(in: host) {
+            if (try? Sysctl.read("net.bridge.bridge-nf-call-iptables")) != nil {
+                try Sysctl.write("net.bridge.bridge-nf-call-iptables", on ? "1" : "0")
+            }
+        }
+    }
+
+    func testHostForwardRuleBlocksPublishedPort() throws {
+        try firewall.apply(networks: [web], forwards: [published])
+        // The rule the Firewall doc comment tells operators to add, in a table of their own.
+        _ = try NFTables.run("""
+            table inet filter {
+                chain forward {
+                    type filter hook forward priority filter; policy accept;
+                    meta l4proto udp ct original proto-dst 8080 drop
+                }
+            }
+            """, in: host)
+        try send("blocked", from: c2, to: "172.18.0.1", port: 8080)
+        XCTAssertNil(receive(timeout: 300))
+        // Re-applying Berth's tables does not undo the host's rule.
+        try firewall.apply(networks: [web], forwards: [published])
+        try send("still blocked", from: c2, to: "172.18.0.1", port: 8080)
+        XCTAssertNil(receive(timeout: 300))
+    }
+
+    // MARK: sockets
+
+    private func send(_ text: String, from namespace: String, to address: String, port: UInt16) throws {
+        try NetworkNamespace.run(in: namespace) {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(errno) }
+            defer { close(fd) }
+            var target = sockaddr_in()
+            target.sin_family = sa_family_t(AF_INET)
+            target.sin_port = port.bigEndian
+            inet_pton(AF_INET, address, &target.sin_addr)
+            let bytes = Array(text.utf8)
+            let sent = withUnsafePointer(to: &target) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard sent == bytes.count else { throw POSIXError(errno) }
+        }
+    }
+
+    /// The next datagram on the receiver in c1 and its source address, or nil after `timeout` ms.
+    private func receive(timeout: Int32 = 3000) -> (payload: String, source: String)? {
+        var poller = pollfd(fd: receiver, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeout) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        var from = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let count = withUnsafeMutablePointer(to: &from) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(receiver, &buffer, buffer.count, 0, $0, &length)
+            }
+        }
+        guard count >= 0 else { return nil }
+        let address = UInt32(bigEndian: from.sin_addr.s_addr)
+        let source = "\(address >> 24).\((address >> 16) & 0xff).\((address >> 8) & 0xff).\(address & 0xff)"
+        return (String(decoding: buffer[..<count], as: UTF8.self), source)
+    }
+}
+
+private struct POSIXError: Error, CustomStringConvertible {
+    let code: Int32
+    init(_ code: Int32) { self.code = code }
+    var description: String { String(cString: strerror(code)) }
+}

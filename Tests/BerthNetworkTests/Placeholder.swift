@@ -1,0 +1,4 @@
+import XCTest
+@testable import BerthNetwork
+
+final class BerthNetworkPlaceholderTests: XCTestCase {}
