@@ -58,6 +58,8 @@ struct NetworkSandbox {
     var reservations: [PortReservation] = []
     var forwards: [Forward] = []
     var dns: DNSEndpoint?
+    /// The DNS server was asked for (it comes up asynchronously).
+    var dnsRequested = false
 }
 
 extension Engine {
@@ -288,8 +290,13 @@ extension Engine {
         var endpoints = rec.endpoints ?? [:]
         endpoints[net.name] = endpoint
         rec.endpoints = endpoints
-        if rec.running {
+        if rec.running, rec.networkReady {
             try attach(&rec, networkName: net.name, defaultRoute: false)
+            // Joining a user-defined network brings the embedded DNS, as in Docker.
+            if sandboxes[id]?.dnsRequested == false, net.hasEmbeddedDNS {
+                startDNS(rec)
+                try writeNetworkFiles(rec, inPlace: true)
+            }
         }
         containers[id] = rec
         try persist(rec)
@@ -508,7 +515,8 @@ extension Engine {
     /// cannot reach (then it only forwards).
     func startDNS(_ rec: ContainerRecord) {
         let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
-        guard needsEmbeddedDNS(rec, host: hostConf) else { return }
+        guard needsEmbeddedDNS(rec, host: hostConf), sandboxes[rec.id]?.dnsRequested == false else { return }
+        sandboxes[rec.id]?.dnsRequested = true
         guard let (udp, tcp) = try? networkDriver?.dnsSockets(in: sandboxPath(rec.id)) else { return }
         let upstreams = (rec.hostConfig.dns.flatMap { $0.isEmpty ? nil : $0 } ?? hostConf.nameservers).map { DNSUpstream(address: $0) }
         let id = rec.id
@@ -576,7 +584,9 @@ extension Engine {
     // MARK: Files
 
     /// /etc/hosts, /etc/resolv.conf and /etc/hostname as this run of the container sees them.
-    func writeNetworkFiles(_ rec: ContainerRecord) throws(EngineError) {
+    /// `inPlace` for a running container: its files are bind-mounted, so they are rewritten
+    /// rather than replaced.
+    func writeNetworkFiles(_ rec: ContainerRecord, inPlace: Bool = false) throws(EngineError) {
         let hc = rec.hostConfig
         let mode = hc.networkMode ?? "default"
         let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
@@ -614,10 +624,15 @@ extension Engine {
         if let search = hc.dnsSearch, !search.isEmpty { resolv.search = search == ["."] ? [] : search }
         if let options = hc.dnsOptions, !options.isEmpty { resolv.options = options }
         let dir = dir(rec.id)
+        let files = [("hostname", hostname + "\n"), ("hosts", hosts), ("resolv.conf", resolv.rendered())]
         try Self.system { () throws(SystemError) in
-            try FileSystem.writeAtomically(dir + "/hostname", Array((hostname + "\n").utf8))
-            try FileSystem.writeAtomically(dir + "/hosts", Array(hosts.utf8))
-            try FileSystem.writeAtomically(dir + "/resolv.conf", Array(resolv.rendered().utf8))
+            for (name, text) in files {
+                if inPlace {
+                    try FileSystem.overwrite(dir + "/" + name, Array(text.utf8))
+                } else {
+                    try FileSystem.writeAtomically(dir + "/" + name, Array(text.utf8))
+                }
+            }
         }
     }
 

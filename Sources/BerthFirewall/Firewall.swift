@@ -22,8 +22,9 @@
 /// `ct original proto-dst` is the published host port (8080) even though the packet itself now
 /// carries the container's address and port (`tcp dport` would see the container port); nft
 /// needs `meta l4proto` before it to know the port's type. Berth's own `accept` of DNATed traffic
-/// cannot override that drop: an accept ends only the chain it is in. (Connections the host makes to its own published ports, e.g. to
-/// 127.0.0.1, go through the output hook instead of forward; filter those in an output chain.)
+/// cannot override that drop: an accept ends only the chain it is in. (Connections the host makes
+/// to its own published ports, e.g. to 127.0.0.1, go through the output hook instead of forward;
+/// filter those in an output chain.)
 public struct Firewall: Sendable {
     public let table: String
     /// Path of a pinned network namespace to act in (tests); nil for the caller's own.

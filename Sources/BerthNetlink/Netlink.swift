@@ -92,6 +92,12 @@ public final class Netlink: Sendable {
         try call("cannot attach link \(name) to bridge \(bridge)") { berth_link_set_master($0, name, bridge) }
     }
 
+    /// Lets a bridge port send frames back where they came from (hairpin mode).
+    public func setHairpin(_ name: String, _ on: Bool) throws(NetlinkError) {
+        try LinkName.validate(name, what: "cannot set hairpin mode")
+        try call("cannot set hairpin mode on \(name)") { berth_link_set_hairpin($0, name, on ? 1 : 0) }
+    }
+
     public func setUp(_ name: String) throws(NetlinkError) {
         try LinkName.validate(name, what: "cannot set link up")
         try call("cannot set link \(name) up") { berth_link_set_up($0, name) }

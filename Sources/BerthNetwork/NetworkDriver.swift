@@ -59,7 +59,8 @@ public final class NetworkDriver: Sendable {
     /// Replaces the firewall table with these networks and forwards (daemon start, network
     /// create and remove).
     public func applyFirewall(networks: [NetworkDefinition], forwards: [Forward]) throws(NetworkError) {
-        let bridges = networks.compactMap { net -> BridgeNetwork? in
+        let ordered = networks.sorted { ($0.created, $0.name) < ($1.created, $1.name) }
+        let bridges = ordered.compactMap { net -> BridgeNetwork? in
             guard net.driver == .bridge, let subnet = net.subnet else { return nil }
             return BridgeNetwork(bridge: net.bridgeName, subnet: subnet.canonical.description, isInternal: net.isInternal,
                                  interContainer: net.interContainer, masquerade: net.masquerade)
@@ -126,6 +127,9 @@ public final class NetworkDriver: Sendable {
                                  peerMAC: a.address.containerMAC, mtu: net.mtu)
                 do throws(NetlinkError) {
                     try host.setMaster(a.hostInterface, bridge: net.bridgeName)
+                    // A container reaching its own published port through the host's address
+                    // comes back through its own port (br_netfilter DNATs on the bridge).
+                    try host.setHairpin(a.hostInterface, true)
                     try host.setUp(a.hostInterface)
                 } catch {
                     _ = try? host.deleteLink(name: a.hostInterface)

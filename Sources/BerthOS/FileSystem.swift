@@ -53,17 +53,9 @@ public enum FileSystem {
         let tmp = "\(path).tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("create \(tmp)") }
-        let array = Array(bytes)
-        var off = 0
-        while off < array.count {
-            let n = array.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                let e = SystemError("write \(tmp)")
-                close(fd); unlink(tmp)
-                throw e
-            }
-            off += n
+        do { try writeAll(fd, Array(bytes), what: tmp) } catch {
+            close(fd); unlink(tmp)
+            throw error
         }
         if durable && fsync(fd) != 0 {
             let e = SystemError("fsync \(tmp)")
@@ -78,6 +70,28 @@ public enum FileSystem {
         }
         // The rename itself is only on disk once the directory is.
         if durable { try syncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])) }
+    }
+
+    /// Replaces a file's content keeping its inode, for files bind-mounted elsewhere (a new
+    /// inode from a rename would not show through the mount). Not atomic: for small files
+    /// whose readers tolerate a rewrite, such as a running container's resolv.conf.
+    public static func overwrite(_ path: String, _ bytes: some Collection<UInt8>) throws(SystemError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemError("open \(path)") }
+        defer { close(fd) }
+        try writeAll(fd, Array(bytes), what: path)
+    }
+
+    static func writeAll(_ fd: Int32, _ array: [UInt8], what: String) throws(SystemError) {
+        var off = 0
+        while off < array.count {
+            let n = array.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw SystemError("write \(what)")
+            }
+            off += n
+        }
     }
 
     /// fsync of a directory: makes the entries created, renamed or removed in it durable.

@@ -233,6 +233,29 @@ int berth_link_set_mtu(struct nl_sock *sk, const char *name, uint32_t mtu) {
     return err;
 }
 
+// Hairpin mode on a bridge port: the bridge may send a frame back out of the port it came
+// in on. Needed when br_netfilter DNATs a container's packet to a published port of itself.
+// libnl has no setter for bridge port attributes, so the RTM_SETLINK is built by hand.
+int berth_link_set_hairpin(struct nl_sock *sk, const char *name, int on) {
+    struct rtnl_link *link = NULL;
+    int err = rtnl_link_get_kernel(sk, 0, name, &link);
+    if (err < 0) return err == -NLE_NODEV ? -NLE_OBJ_NOTFOUND : err;
+    struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = rtnl_link_get_ifindex(link) };
+    rtnl_link_put(link);
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+    if (msg == NULL) return -NLE_NOMEM;
+    struct nlattr *protinfo;
+    if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0
+        || (protinfo = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) == NULL
+        || nla_put_u8(msg, IFLA_BRPORT_MODE, on ? 1 : 0) < 0) {
+        nlmsg_free(msg);
+        return -NLE_NOMEM;
+    }
+    nla_nest_end(msg, protinfo);
+    err = nl_send_sync(sk, msg);  // frees msg
+    return err;
+}
+
 // ---- Addresses ----
 
 static int link_index(struct nl_sock *sk, const char *name, int *index) {

@@ -1,16 +1,19 @@
 """Fixtures for the daemon suite: a real `berthd` driven by the real docker CLI and SDK.
 
 Each daemon gets its own temporary directory holding its socket, `--data-root` and
-`--exec-root`; teardown stops it (SIGTERM, then SIGKILL) and removes the directory even when
-the test failed. The berthd binary is $BERTHD (default .build/debug/berthd); the suite is
+`--exec-root`, and its own network namespace (its bridges, addresses and nftables table never
+touch the host's); teardown stops it (SIGTERM, then SIGKILL) and removes the directory and the
+namespace even when the test failed. The berthd binary is $BERTHD (default .build/debug/berthd); the suite is
 skipped when it is not built. The docker CLI is $DOCKER (default /usr/local/bin/docker).
 """
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -64,11 +67,39 @@ def socket_answers(path: str) -> bool:
         s.close()
 
 
+_namespaces: set[str] = set()
+_tables: set[str] = set()
+
+
+@atexit.register
+def _remove_leftovers():
+    for ns in list(_namespaces):
+        remove_netns(ns)
+    for table in list(_tables):
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
+
+
+def make_netns(prefix: str = "bt") -> str:
+    """A named network namespace (/run/netns/NAME) with loopback up."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    _namespaces.add(name)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    return name
+
+
+def remove_netns(name: str):
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    _namespaces.discard(name)
+
+
 class Daemon:
-    """One berthd process with its own directories."""
+    """One berthd process with its own directories and, unless `netns=False`, its own network
+    namespace. Without one it runs in the host's namespace with no default bridge and its own
+    nftables table, so it still leaves the host's networking alone."""
 
     def __init__(self, root: Path, extra_args: list[str] | None = None, hosts: list[str] | None = None,
-                 default_host: bool = True):
+                 default_host: bool = True, netns: bool = True):
         self.root = root
         self.socket = str(root / "berth.sock")
         self.data_root = root / "data"
@@ -79,8 +110,33 @@ class Daemon:
             args += ["--host", f"unix://{self.socket}"]
         for h in hosts or []:
             args += ["--host", h]
+        self.netns = make_netns() if netns else None
+        self.table = None
+        if self.netns:
+            args = ["nsenter", f"--net=/run/netns/{self.netns}"] + args
+        else:
+            self.table = f"bt{secrets.token_hex(4)}"
+            _tables.add(self.table)
+            args += ["--bridge", "none", "--firewall-table", self.table]
         self.args = args + list(extra_args or [])
         self.proc: subprocess.Popen | None = None
+
+    def in_netns(self, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Runs a command in the daemon's network namespace (its "host")."""
+        assert self.netns, "this daemon runs in the host's namespace"
+        return subprocess.run(["ip", "netns", "exec", self.netns, *cmd], capture_output=True, text=True,
+                              check=check, timeout=timeout)
+
+    def close(self):
+        """Stops berthd if it runs and removes its namespace or firewall table."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.netns:
+            remove_netns(self.netns)
+        if self.table:
+            subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
+            _tables.discard(self.table)
 
     @property
     def host(self) -> str:
@@ -154,18 +210,16 @@ def make_daemon(workdir):
     """Factory for daemons (not started); every one made is stopped at teardown."""
     made: list[Daemon] = []
 
-    def make(extra_args=None, hosts=None, default_host=True, subdir: str = "") -> Daemon:
+    def make(extra_args=None, hosts=None, default_host=True, subdir: str = "", netns: bool = True) -> Daemon:
         root = workdir / subdir if subdir else workdir
         root.mkdir(parents=True, exist_ok=True)
-        d = Daemon(root, extra_args=extra_args, hosts=hosts, default_host=default_host)
+        d = Daemon(root, extra_args=extra_args, hosts=hosts, default_host=default_host, netns=netns)
         made.append(d)
         return d
 
     yield make
     for d in made:
-        if d.proc is not None and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
+        d.close()
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +235,7 @@ def daemon():
             if d.proc is not None and d.proc.poll() is None:
                 d.stop()
         finally:
+            d.close()
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -216,6 +271,7 @@ def cleanup_daemon(d: Daemon):
                     d.request("DELETE", f"/containers/{c['Id']}?force=1")
             d.stop()
     finally:
+        d.close()
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             target = line.split(" ")[4]
             if target.startswith(str(d.root)):

@@ -198,7 +198,7 @@ def test_tls_flags_are_refused_as_not_implemented(make_daemon):
 @requires_docker_cli
 def test_insecure_tcp_serves_with_a_loud_warning(make_daemon):
     port = free_tcp_port()
-    d = make_daemon(hosts=[f"tcp://127.0.0.1:{port}"], extra_args=["--insecure-tcp"]).start()
+    d = make_daemon(hosts=[f"tcp://127.0.0.1:{port}"], extra_args=["--insecure-tcp"], netns=False).start()
     warnings = [line for line in d.log().splitlines() if "level=warning" in line]
     assert any(f"tcp://127.0.0.1:{port} without TLS" in line for line in warnings), d.log()
     out = d.docker("version", "--format", "{{.Server.APIVersion}}", host=f"tcp://127.0.0.1:{port}").stdout

@@ -188,6 +188,7 @@ def test_named_volume_data_survives_a_daemon_restart(busybox_tar):
         assert out == "persisted\n"
     finally:
         first.stop()
+        first.close()
         cleanup_daemon(second if second.proc is not None else first)
 
 

@@ -139,8 +139,9 @@ def make_engine(busybox_tar):
 
     def make(extra_args: list[str] | None = None, load: bool = True) -> Daemon:
         root = Path(tempfile.mkdtemp(prefix="berthd-", dir="/tmp"))
+        # In the host's namespace: the registries under test listen on its 127.0.0.1.
         d = Daemon(root, extra_args=["--runtime-path", str(BUILD / "berth-runtime"),
-                                     "--monitor-path", str(BUILD / "berth-monitor"), *(extra_args or [])])
+                                     "--monitor-path", str(BUILD / "berth-monitor"), *(extra_args or [])], netns=False)
         made.append(d)
         d.start()
         if load:

@@ -1,8 +1,8 @@
 import BerthEngine
 import BerthOS
 
-/// `GET /system/df`, and the prune calls of `docker system prune` that have nothing to do yet:
-/// Berth has no user networks (the networking issue) and no build cache (the build issue).
+/// `GET /system/df`, and the build-cache prune of `docker system prune`, which has nothing to
+/// do yet: Berth has no build cache (the build issue).
 public struct DiskUsageRoutes: Sendable {
     let engine: Engine
 
@@ -29,9 +29,6 @@ public struct DiskUsageRoutes: Sendable {
                 },
                 containers: usage.containers.map { DockerContainerSummary($0, now: now) },
                 volumes: usage.volumes.map { DockerVolume($0.volume, size: $0.size) }))
-        }
-        router.post("/networks/prune") { _ in
-            try .json(["NetworksDeleted": [String]()])
         }
         router.post("/build/prune") { _ in
             try .json(DockerBuildCachePrune())

@@ -74,6 +74,7 @@ int berth_link_add_macvlan(struct nl_sock *sk, const char *name, const char *par
 int berth_link_delete(struct nl_sock *sk, const char *name);
 int berth_link_set_master(struct nl_sock *sk, const char *name, const char *bridge);
 int berth_link_set_up(struct nl_sock *sk, const char *name);
+int berth_link_set_hairpin(struct nl_sock *sk, const char *name, int on);
 int berth_link_set_mtu(struct nl_sock *sk, const char *name, uint32_t mtu);
 
 int berth_addr_add(struct nl_sock *sk, const char *name, const char *cidr);
