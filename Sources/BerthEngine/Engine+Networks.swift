@@ -650,7 +650,10 @@ extension Engine {
         return { [root] ref, type throws(EngineError) in
             let id = snapshot[ref] != nil ? ref : ids["/" + ref] ?? ids[ref]
                 ?? snapshot.keys.first { $0.hasPrefix(ref) && !ref.isEmpty }
-            guard let id, let rec = snapshot[id] else { throw EngineError(.notFound, "No such container: \(ref)") }
+            // Not a 404: clients read a 404 from create as a missing image and try to pull it.
+            guard let id, let rec = snapshot[id] else {
+                throw EngineError(.invalidArgument, "cannot join the \(type) namespace of container \(ref): No such container: \(ref)")
+            }
             guard rec.running else { throw EngineError(.conflict, "cannot join container \(ref): it is not running") }
             if type == "network", rec.networkReady { return root + "/netns/" + id }
             return "/proc/\(rec.pid)/ns/\(type == "network" ? "net" : type == "mount" ? "mnt" : type)"

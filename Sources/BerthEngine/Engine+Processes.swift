@@ -7,6 +7,12 @@ import Glibc
 /// One reading of a container's cgroup counters, with the host figures `docker stats` needs to
 /// turn them into percentages. Zero everywhere for a container that is not running.
 public struct ContainerStatsSample: Sendable {
+    /// /proc/net/dev's columns that Docker reports.
+    public struct InterfaceCounters: Sendable, Equatable {
+        public var rxBytes: UInt64, rxPackets: UInt64, rxErrors: UInt64, rxDropped: UInt64
+        public var txBytes: UInt64, txPackets: UInt64, txErrors: UInt64, txDropped: UInt64
+    }
+
     public struct BlockIO: Sendable {
         public var major: UInt64
         public var minor: UInt64
@@ -37,6 +43,8 @@ public struct ContainerStatsSample: Sendable {
     public var memoryStat: [String: UInt64] = [:]
     public var pidsCurrent: UInt64 = 0
     public var pidsLimit: UInt64?
+    /// Per interface of the container's network namespace (loopback left out, as dockerd does).
+    public var networks: [String: InterfaceCounters] = [:]
     public var ioServiceBytes: [BlockIO] = []
     public var ioServiced: [BlockIO] = []
 }
@@ -133,6 +141,21 @@ extension Engine {
 
     // MARK: Stats
 
+    /// Parses /proc/net/dev: `name: rx-bytes packets errs drop fifo frame compressed multicast
+    /// tx-bytes packets errs drop ...`.
+    static func interfaceCounters(_ text: String) -> [String: ContainerStatsSample.InterfaceCounters] {
+        var out: [String: ContainerStatsSample.InterfaceCounters] = [:]
+        for line in text.split(separator: "\n").dropFirst(2) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = trimmed(String(line[..<colon]))
+            let v = line[line.index(after: colon)...].split(separator: " ").compactMap { UInt64($0) }
+            guard name != "lo", v.count >= 12 else { continue }
+            out[name] = .init(rxBytes: v[0], rxPackets: v[1], rxErrors: v[2], rxDropped: v[3],
+                              txBytes: v[8], txPackets: v[9], txErrors: v[10], txDropped: v[11])
+        }
+        return out
+    }
+
     public func stats(_ ref: String) throws(EngineError) -> ContainerStatsSample {
         let id = try resolve(ref)
         let rec = containers[id]!
@@ -155,6 +178,9 @@ extension Engine {
             sample.cpuPerCPU = text.split(separator: " ").compactMap { UInt64(Self.trimmed(String($0))) }
         }
         (sample.systemCPU, sample.onlineCPUs) = Self.hostCPU()
+        if rec.pid > 0, rec.hostConfig.networkMode != "host", let text = try? FileSystem.readString("/proc/\(rec.pid)/net/dev") {
+            sample.networks = Self.interfaceCounters(text)
+        }
         let hostMemory = Self.hostMemory()
         if let memory = counters.memory {
             sample.memoryUsage = memory.usage

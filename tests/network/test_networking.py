@@ -510,3 +510,33 @@ def test_macvlan_network_gives_containers_their_own_mac_and_address(busybox_tar)
         assert p.returncode != 0 and "parent" in p.stderr
     finally:
         cleanup_daemon(d)
+
+
+def test_stats_count_the_containers_network_traffic(engine, cleanup):
+    cid = run(engine, cleanup, "counted", "-p", "8787:80", "busybox", *HTTPD)
+    wait_http(lambda: outside_get(engine, f"http://{HOST_IP}:8787/hostname"), cid[:12], "the page")
+    for _ in range(5):
+        outside_get(engine, f"http://{HOST_IP}:8787/passwd")
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=engine.host)
+    try:
+        stats = client.containers.get("counted").stats(stream=False)
+    finally:
+        client.close()
+    eth0 = stats["networks"]["eth0"]
+    assert "lo" not in stats["networks"]
+    assert eth0["rx_packets"] >= 6 and eth0["tx_bytes"] > 5 * 100
+
+
+def test_network_mode_container_shares_the_other_containers_stack(engine, cleanup):
+    network(engine, cleanup, "shared")
+    cid = run(engine, cleanup, "owner", "--network", "shared", "busybox", *HTTPD)
+    def shared_stack():
+        p = engine.docker("run", "--rm", "--network", "container:owner", "busybox", "sh", "-c",
+                          "timeout 3 wget -q -O- http://127.0.0.1/hostname; ip -o -4 addr show eth0; exit 0")
+        return p.stdout if cid[:12] in p.stdout else None
+    out = wait_for(shared_stack, message="the shared stack")
+    ip = inspect(engine, "owner")["NetworkSettings"]["Networks"]["shared"]["IPAddress"]
+    assert f"inet {ip}/" in out
+    p = engine.docker("run", "--rm", "--network", "container:nosuch", "busybox", "true", check=False)
+    assert p.returncode != 0 and "nosuch" in p.stderr

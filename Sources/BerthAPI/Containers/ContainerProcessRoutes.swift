@@ -72,8 +72,7 @@ struct DockerTopResponse: Encodable, Sendable {
     enum CodingKeys: String, CodingKey { case titles = "Titles", processes = "Processes" }
 }
 
-/// One document of `GET /containers/{id}/stats` (Docker's `StatsResponse`, Linux fields; no
-/// `networks` until containers have networks).
+/// One document of `GET /containers/{id}/stats` (Docker's `StatsResponse`, Linux fields).
 struct DockerStatsJSON: Encodable, Sendable {
     static let zeroTime = "0001-01-01T00:00:00Z"
 
@@ -159,6 +158,15 @@ struct DockerStatsJSON: Encodable, Sendable {
 
     struct Empty: Encodable, Sendable {}
 
+    struct Network: Encodable, Sendable {
+        var rxBytes: UInt64, rxPackets: UInt64, rxErrors: UInt64, rxDropped: UInt64
+        var txBytes: UInt64, txPackets: UInt64, txErrors: UInt64, txDropped: UInt64
+        enum CodingKeys: String, CodingKey {
+            case rxBytes = "rx_bytes", rxPackets = "rx_packets", rxErrors = "rx_errors", rxDropped = "rx_dropped"
+            case txBytes = "tx_bytes", txPackets = "tx_packets", txErrors = "tx_errors", txDropped = "tx_dropped"
+        }
+    }
+
     var name: String
     var id: String
     var read: String
@@ -170,10 +178,13 @@ struct DockerStatsJSON: Encodable, Sendable {
     var cpu: CPU
     var precpu: CPU
     var memory: Memory
+    /// Absent when the container has no interface but loopback (dockerd omits it too).
+    var networks: [String: Network]?
 
     enum CodingKeys: String, CodingKey {
         case name, id, read, preread, pids = "pids_stats", blkio = "blkio_stats", numProcs = "num_procs"
         case storage = "storage_stats", cpu = "cpu_stats", precpu = "precpu_stats", memory = "memory_stats"
+        case networks
     }
 
     init(_ s: ContainerStatsSample, previous: ContainerStatsSample?) {
@@ -193,5 +204,11 @@ struct DockerStatsJSON: Encodable, Sendable {
             ? Memory(usage: s.memoryUsage, maxUsage: s.memoryMaxUsage, stats: s.memoryStat.isEmpty ? nil : s.memoryStat,
                      failcnt: s.memoryFailcnt, limit: s.memoryLimit)
             : Memory()
+        if !s.networks.isEmpty {
+            networks = s.networks.mapValues {
+                Network(rxBytes: $0.rxBytes, rxPackets: $0.rxPackets, rxErrors: $0.rxErrors, rxDropped: $0.rxDropped,
+                        txBytes: $0.txBytes, txPackets: $0.txPackets, txErrors: $0.txErrors, txDropped: $0.txDropped)
+            }
+        }
     }
 }

@@ -1,4 +1,0 @@
-import XCTest
-@testable import BerthNetwork
-
-final class BerthNetworkPlaceholderTests: XCTestCase {}
