@@ -16,6 +16,9 @@ PKGS=(
   docker-registry  # tests: distribution 2.8, the reference registry Berth pulls from and pushes to
   skopeo           # tests: an independent registry client
   libcrypt-dev     # BerthRegistry checks htpasswd bcrypt hashes with crypt_r
+  libnl-3-dev libnl-route-3-dev  # BerthNetlink: links, addresses, routes over rtnetlink
+  libnftables-dev  # BerthFirewall: Berth's nftables tables
+  nftables         # tests and operators: `nft list table ip berth`
 )
 missing=()
 for p in "${PKGS[@]}"; do
