@@ -5,7 +5,8 @@ containers; an "outside" namespace plays another machine."""
 from __future__ import annotations
 
 import json
-import socket
+import os
+import signal
 import subprocess
 import time
 
@@ -480,6 +481,18 @@ def test_daemon_restart_keeps_running_containers_reachable_without_duplicate_rul
         d.docker("stop", "-t", "1", "live")
         assert "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout
         assert not [l for l in links(d) if l.startswith("vb")]
+        # A container that dies while berthd is down leaves nothing once berthd is back.
+        d.docker("start", "live")
+        wait_http(lambda: outside_get(d, f"http://{HOST_IP}:8686/hostname"), cid[:12], "after the start")
+        pid = inspect(d, "live")["State"]["Pid"]
+        d.proc.kill()
+        d.proc.wait()
+        os.kill(pid, signal.SIGKILL)
+        d.start()
+        wait_for(lambda: inspect(d, "live")["State"]["Status"] == "exited", message="the exit to be seen")
+        wait_for(lambda: not [l for l in links(d) if l.startswith("vb")], message="the veth to go")
+        assert "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout
+        assert not list((d.data_root / "netns").iterdir())
     finally:
         d.outside.close()
         cleanup_daemon(d)
