@@ -339,24 +339,27 @@ extension Engine {
             }
             return nil
         }
-        let primaryName = mode == "default" ? "bridge" : mode
-        var out: [String: Endpoint] = [:]
-        var requested = networking?.endpointsConfig ?? [:]
         // Clients name the default network `default` as often as `bridge`.
-        if let settings = requested.removeValue(forKey: "default") { requested["bridge"] = settings }
-        if requested[primaryName] == nil, let (key, _) = requested.first(where: { (try? resolveNetwork($0.key))?.name == (try? resolveNetwork(primaryName))?.name }) {
-            requested[primaryName] = requested.removeValue(forKey: key)
+        func network(_ ref: String) throws(EngineError) -> NetworkDefinition? {
+            let name = ref == "default" ? "bridge" : ref
+            if name == "bridge" && networkOptions.bridge == "none" { return nil }  // no default bridge
+            return try resolveNetwork(name)
         }
-        for (name, settings) in [(primaryName, requested[primaryName])] + requested.filter({ $0.key != primaryName }).sorted(by: { $0.key < $1.key }).map({ ($0.key, Optional($0.value)) }) {
-            let net: NetworkDefinition
-            do { net = try resolveNetwork(name) } catch {
-                if name == "bridge" && networkOptions.bridge == "none" { return [:] }
-                throw EngineError(.notFound, "network \(name) not found")
-            }
+        var settings: [String: DockerNetworkingConfig.EndpointSettings] = [:]
+        var chosen: [String: NetworkDefinition] = [:]
+        for (ref, endpoint) in networking?.endpointsConfig ?? [:] {
+            guard let net = try network(ref) else { continue }
+            settings[net.name] = endpoint
+            chosen[net.name] = net
+        }
+        if let primary = try network(mode) { chosen[primary.name] = primary }
+        var out: [String: Endpoint] = [:]
+        for net in chosen.values {
             if net.driver == .host || net.driver == .null {
                 throw EngineError(.invalidArgument, "container cannot be connected to network \(net.name) and others")
             }
-            out[net.name] = try makeEndpoint(net, aliases: settings?.aliases ?? [], ipv4: settings?.ipamConfig?.ipv4Address)
+            let s = settings[net.name]
+            out[net.name] = try makeEndpoint(net, aliases: s?.aliases ?? [], ipv4: s?.ipamConfig?.ipv4Address)
         }
         return out
     }
