@@ -43,6 +43,9 @@ public struct NetworkCreateRequest: Sendable {
     public var subnet: String?
     public var gateway: String?
     public var ipRange: String?
+    /// With `enableIPv6`: the IPv6 prefix and gateway (a random unique-local /64 when nil).
+    public var subnet6: String?
+    public var gateway6: String?
     public var options: [String: String] = [:]
     public var labels: [String: String] = [:]
     public var ipamOptions: [String: String] = [:]
@@ -93,14 +96,20 @@ extension Engine {
         for net in networks.values where net.driver == .bridge {
             try Self.networkCall { () throws(NetworkError) in try driver.setUpBridge(net) }
         }
-        for net in networks.values { allocators[net.id] = Self.allocator(net) }
+        for net in networks.values { (allocators[net.id], allocators6[net.id]) = Self.allocators(net) }
+        if networks.values.contains(where: { $0.subnet6 != nil }) {
+            try Self.networkCall { () throws(NetworkError) in try driver.enableIPv6Forwarding() }
+        }
 
         // Running containers keep their namespace, links and addresses across a daemon restart;
         // stopped ones must hold nothing.
         var forwards: [Forward] = []
         for var rec in containers.values {
             if rec.running, FileSystem.exists(sandboxPath(rec.id)) {
-                for (_, ep) in rec.endpoints ?? [:] { if let ip = ep.ipv4 { allocators[ep.networkID]?.reserve(ip) } }
+                for (_, ep) in rec.endpoints ?? [:] {
+                    if let ip = ep.ipv4 { allocators[ep.networkID]?.reserve(ip) }
+                    if let ip = ep.ipv6 { allocators6[ep.networkID]?.reserve(ip) }
+                }
                 var sandbox = NetworkSandbox()
                 if let target = publishTarget(rec) {
                     for port in rec.publishedPorts ?? [] {
@@ -180,9 +189,6 @@ extension Engine {
             throw EngineError(.forbidden, "only one instance of \"\(driverKind.rawValue)\" network is allowed")
         }
         guard let driver = networkDriver else { throw EngineError(.invalidState, "networking is not set up") }
-        if request.enableIPv6 {
-            throw EngineError(.notImplemented, "IPv6 networks are not supported yet: Berth networks are IPv4 only")
-        }
         try Self.networkCall { () throws(NetworkError) in try NetworkDefinition.validate(options: request.options, driver: driverKind) }
         var net = NetworkDefinition(id: Self.randomID(), name: request.name, driver: driverKind, created: Timestamp.now(),
                                     isInternal: request.isInternal, attachable: request.attachable,
@@ -218,6 +224,10 @@ extension Engine {
             }
             net.ipRange = range.canonical
         }
+        if request.enableIPv6 {
+            try settleIPv6(&net, subnet: request.subnet6, gateway: request.gateway6)
+            try Self.networkCall { () throws(NetworkError) in try driver.enableIPv6Forwarding() }
+        }
         if driverKind == .bridge {
             if networks.values.contains(where: { $0.driver == .bridge && $0.bridgeName == net.bridgeName }) {
                 throw EngineError(.conflict, "bridge interface \(net.bridgeName) is already used by another network")
@@ -233,7 +243,7 @@ extension Engine {
             }
         }
         try store(net)
-        allocators[net.id] = Self.allocator(net)
+        (allocators[net.id], allocators6[net.id]) = Self.allocators(net)
         publish("network", "create", id: net.id, attributes: ["name": net.name, "type": net.driver.rawValue])
         return details(net)
     }
@@ -255,6 +265,7 @@ extension Engine {
         unlink(root + "/networks/\(net.id).json")
         networks[net.id] = nil
         allocators[net.id] = nil
+        allocators6[net.id] = nil
         // Stopped containers forget it, as dockerd's do.
         for var rec in containers.values where rec.endpoints?[net.name] != nil {
             rec.endpoints?[net.name] = nil
@@ -275,7 +286,8 @@ extension Engine {
     }
 
     /// `docker network connect`: recorded for a stopped container, plugged in live for a running one.
-    public func connect(network ref: String, container cref: String, aliases: [String], ipv4: String?) throws(EngineError) {
+    public func connect(network ref: String, container cref: String, aliases: [String], ipv4: String?,
+                        ipv6: String? = nil) throws(EngineError) {
         let net = try resolveNetwork(ref)
         let id = try resolve(cref)
         guard var rec = containers[id] else { throw EngineError(.notFound, "No such container: \(cref)") }
@@ -286,7 +298,7 @@ extension Engine {
         if rec.endpoints?[net.name] != nil {
             throw EngineError(.forbidden, "endpoint with name \(rec.name.dropFirst()) already exists in network \(net.name)")
         }
-        let endpoint = try makeEndpoint(net, aliases: aliases, ipv4: ipv4)
+        let endpoint = try makeEndpoint(net, aliases: aliases, ipv4: ipv4, ipv6: ipv6)
         var endpoints = rec.endpoints ?? [:]
         endpoints[net.name] = endpoint
         rec.endpoints = endpoints
@@ -317,6 +329,7 @@ extension Engine {
         if endpoint.isLive {
             networkDriver?.detach(namespace: sandboxPath(id), interface: endpoint.interface, hostInterface: endpoint.hostInterface)
             if let ip = endpoint.ipv4 { allocators[net.id]?.release(ip) }
+            if let ip = endpoint.ipv6 { allocators6[net.id]?.release(ip) }
         }
         rec.endpoints?[net.name] = nil
         containers[id] = rec
@@ -359,12 +372,13 @@ extension Engine {
                 throw EngineError(.invalidArgument, "container cannot be connected to network \(net.name) and others")
             }
             let s = settings[net.name]
-            out[net.name] = try makeEndpoint(net, aliases: s?.aliases ?? [], ipv4: s?.ipamConfig?.ipv4Address)
+            out[net.name] = try makeEndpoint(net, aliases: s?.aliases ?? [], ipv4: s?.ipamConfig?.ipv4Address,
+                                             ipv6: s?.ipamConfig?.ipv6Address)
         }
         return out
     }
 
-    func makeEndpoint(_ net: NetworkDefinition, aliases: [String], ipv4: String?) throws(EngineError) -> Endpoint {
+    func makeEndpoint(_ net: NetworkDefinition, aliases: [String], ipv4: String?, ipv6: String? = nil) throws(EngineError) -> Endpoint {
         if net.name == "bridge", !aliases.isEmpty {
             throw EngineError(.invalidArgument, "network-scoped alias is supported only for containers in user defined networks")
         }
@@ -379,7 +393,15 @@ extension Engine {
             }
             requested = ip
         }
-        return Endpoint(networkID: net.id, aliases: aliases, requestedIPv4: requested)
+        var endpoint = Endpoint(networkID: net.id, aliases: aliases, requestedIPv4: requested)
+        if let text = ipv6, !text.isEmpty {
+            guard let ip = IPv6Address(text) else { throw EngineError(.invalidArgument, "invalid IPv6 address: \(text)") }
+            guard let subnet6 = net.subnet6, subnet6.contains(ip) else {
+                throw EngineError(.invalidArgument, "invalid endpoint settings: address \(ip) is not in an IPv6 subnet of network \(net.name)")
+            }
+            endpoint.requestedIPv6 = ip
+        }
+        return endpoint
     }
 
     // MARK: Container start and stop
@@ -432,19 +454,37 @@ extension Engine {
             allocators[net.id] = allocator
             return ip
         }
+        var ip6: IPv6Address?
+        if net.subnet6 != nil {
+            do {
+                ip6 = try Self.networkCall { () throws(NetworkError) in
+                    guard var allocator = allocators6[net.id] else { throw NetworkError(.system, "no IPv6 allocator for \(net.name)") }
+                    let ip = try allocator.allocate(endpoint.requestedIPv6)
+                    allocators6[net.id] = allocator
+                    return ip
+                }
+            } catch {
+                allocators[net.id]?.release(ip)
+                throw error
+            }
+        }
         endpoint.endpointID = Self.randomID()
         endpoint.ipv4 = ip
+        endpoint.ipv6 = ip6
+        endpoint.prefixLength6 = ip6 == nil ? nil : net.subnet6?.prefix
+        endpoint.gateway6 = ip6 == nil || net.isInternal ? nil : net.gateway6
         endpoint.prefixLength = net.subnet?.prefix ?? 0
         endpoint.gateway = net.isInternal ? nil : net.gateway
         endpoint.macAddress = ip.containerMAC
         endpoint.interface = "eth\(index)"
         endpoint.hostInterface = net.driver == .bridge ? "vb" + rec.id.prefix(10) + String(index, radix: 16) : ""
         let attachment = NetworkDriver.Attachment(network: net, interface: endpoint.interface, hostInterface: endpoint.hostInterface,
-                                                  address: ip, defaultRoute: defaultRoute)
+                                                  address: ip, address6: ip6, defaultRoute: defaultRoute)
         do {
             try Self.networkCall { () throws(NetworkError) in try driver.attach(namespace: sandboxPath(rec.id), attachment) }
         } catch {
             allocators[net.id]?.release(ip)
+            if let ip6 { allocators6[net.id]?.release(ip6) }
             throw error
         }
         rec.endpoints?[networkName] = endpoint
@@ -505,6 +545,7 @@ extension Engine {
     func clearLiveNetwork(_ rec: inout ContainerRecord) {
         for (name, var ep) in rec.endpoints ?? [:] {
             if let ip = ep.ipv4 { allocators[ep.networkID]?.release(ip) }
+            if let ip = ep.ipv6 { allocators6[ep.networkID]?.release(ip) }
             ep.clearLive()
             rec.endpoints?[name] = ep
         }
@@ -570,7 +611,10 @@ extension Engine {
             for (_, ep) in rec.endpoints ?? [:] where shared.contains(ep.networkID) {
                 guard let ip = ep.ipv4 else { continue }
                 let names = [String(rec.name.dropFirst()), String(rec.id.prefix(12))] + ep.aliases
-                if names.contains(where: { $0.lowercased() == name }) { addresses.append(ip.description) }
+                if names.contains(where: { $0.lowercased() == name }) {
+                    addresses.append(ip.description)
+                    if let ip6 = ep.ipv6 { addresses.append(ip6.description) }
+                }
             }
         }
         return addresses.isEmpty ? .forward : .addresses(addresses)
@@ -612,8 +656,9 @@ extension Engine {
         } else {
             var names = [hostname]
             if let dot = hostname.firstIndex(of: ".") { names.append(String(hostname[..<dot])) }
-            let own = orderedEndpointNames(rec).compactMap { rec.endpoints?[$0]?.ipv4 }.prefix(1).map { (address: $0.description, names: names) }
-            hosts = ContainerFiles.hosts(extraHosts: extra, own: Array(own))
+            let first = orderedEndpointNames(rec).lazy.compactMap { rec.endpoints?[$0] }.first { $0.ipv4 != nil }
+            let own = [first?.ipv4?.description, first?.ipv6?.description].compactMap { $0 }.map { (address: $0, names: names) }
+            hosts = ContainerFiles.hosts(extraHosts: extra, own: own)
             if needsEmbeddedDNS(rec, host: hostConf) {
                 resolv.nameservers = ["127.0.0.11"]
                 if !resolv.options.contains(where: { $0.hasPrefix("ndots:") }) { resolv.options.append("ndots:0") }
@@ -710,8 +755,34 @@ extension Engine {
 
     func allForwards() -> [Forward] { sandboxes.values.flatMap(\.forwards) }
 
-    static func allocator(_ net: NetworkDefinition) -> AddressAllocator? {
-        net.subnet.map { AddressAllocator(subnet: $0, gateway: net.gateway, range: net.ipRange) }
+    static func allocators(_ net: NetworkDefinition) -> (AddressAllocator?, AddressAllocator6?) {
+        (net.subnet.map { AddressAllocator(subnet: $0, gateway: net.gateway, range: net.ipRange) },
+         net.subnet6.map { AddressAllocator6(subnet: $0, gateway: net.gateway6) })
+    }
+
+    /// The IPv6 side of `--ipv6`: the prefix asked for or a random unique-local /64, its gateway.
+    func settleIPv6(_ net: inout NetworkDefinition, subnet text: String?, gateway gatewayText: String?) throws(EngineError) {
+        var subnet: IPv6Subnet
+        if let text {
+            guard let parsed = IPv6Subnet(text) else { throw EngineError(.invalidArgument, "invalid CIDR address: \(text)") }
+            guard parsed.prefix <= 120 else { throw EngineError(.invalidArgument, "IPv6 subnet \(text) is too small: at most /120") }
+            subnet = parsed.canonical
+        } else {
+            repeat { subnet = IPv6Subnet.randomUniqueLocal() } while networks.values.contains { $0.subnet6?.overlaps(subnet) == true }
+        }
+        if let other = networks.values.first(where: { $0.subnet6?.overlaps(subnet) == true }) {
+            throw EngineError(.forbidden, "Pool overlaps with other one on this address space: \(subnet) overlaps network \(other.name) (\(other.subnet6!))")
+        }
+        if let gatewayText {
+            guard let gw = IPv6Address(gatewayText), subnet.contains(gw), gw != subnet.network else {
+                throw EngineError(.invalidArgument, "gateway \(gatewayText) is not a host address of subnet \(subnet)")
+            }
+            net.gateway6 = gw
+        } else {
+            net.gateway6 = subnet.host(1)
+        }
+        net.subnet6 = subnet
+        net.enableIPv6 = true
     }
 
     static func networkCall<T>(_ body: () throws(NetworkError) -> T) throws(EngineError) -> T {

@@ -55,6 +55,7 @@ public actor Engine {
     let networkOptions: NetworkOptions
     var networks: [String: NetworkDefinition] = [:]
     var allocators: [String: AddressAllocator] = [:]
+    var allocators6: [String: AddressAllocator6] = [:]
     var sandboxes: [String: NetworkSandbox] = [:]
     var networkDriver: NetworkDriver?
     let dnsServer = EmbeddedDNS.makeServer()

@@ -29,11 +29,14 @@ public struct BridgeNetwork: Sendable, Hashable {
     public var interContainer: Bool
     /// Outbound NAT for traffic from the subnet leaving through other interfaces.
     public var masquerade: Bool
+    /// The IPv6 prefix of a dual-stack network (`fd00:1::/64`), nil for IPv4 only.
+    public var subnet6: String?
 
     public init(bridge: String, subnet: String, isInternal: Bool = false, interContainer: Bool = true,
-                masquerade: Bool? = nil) {
+                masquerade: Bool? = nil, subnet6: String? = nil) {
         self.bridge = bridge
         self.subnet = subnet
+        self.subnet6 = subnet6
         self.isInternal = isInternal
         self.interContainer = interContainer
         self.masquerade = masquerade ?? !isInternal

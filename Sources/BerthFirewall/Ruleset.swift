@@ -26,8 +26,8 @@ enum Ruleset {
     static let portMap = "published_ports"
     static let bridgeSet = "bridges"
 
-    /// Families Berth owns a table in. IPv6 would add `ip6` here and its own chains.
-    static let families = ["ip", "bridge"]
+    /// Families Berth owns a table in.
+    static let families = ["ip", "ip6", "bridge"]
 
     static func script(table: String, networks: [BridgeNetwork], forwards: [PortForward]) -> String {
         var out = ""
@@ -37,6 +37,8 @@ enum Ruleset {
             out += "add table \(family) \(table)\ndelete table \(family) \(table)\n"
         }
         out += ipTable(table: table, networks: networks, forwards: forwards)
+        let dualStack = networks.filter { $0.subnet6 != nil }
+        if !dualStack.isEmpty { out += ip6Table(table: table, networks: dualStack) }
         let isolated = networks.filter { !$0.interContainer }
         if !isolated.isEmpty {
             out += "table bridge \(table) {\n"
@@ -130,6 +132,39 @@ enum Ruleset {
         return out
     }
 
+    /// `table ip6 <table>` for dual-stack networks: the IPv4 table's outbound NAT and
+    /// segmentation for their IPv6 prefixes. Published ports stay IPv4 (no DNAT here).
+    private static func ip6Table(table: String, networks: [BridgeNetwork]) -> String {
+        var out = "table ip6 \(table) {\n"
+        out += "\tset \(bridgeSet) {\n\t\ttype ifname\n"
+        out += "\t\telements = { " + networks.map { quoted($0.bridge) }.joined(separator: ", ") + " }\n"
+        out += "\t}\n"
+        out += "\tchain postrouting {\n"
+        out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+        for network in networks where network.masquerade {
+            out += "\t\tip6 saddr \(network.subnet6!) oifname != \(quoted(network.bridge)) masquerade\n"
+        }
+        out += "\t}\n"
+        out += "\tchain forward {\n"
+        out += "\t\ttype filter hook forward priority filter; policy accept;\n"
+        for network in networks where network.isInternal {
+            let bridge = quoted(network.bridge)
+            out += "\t\tiifname \(bridge) oifname != \(bridge) drop\n"
+            out += "\t\toifname \(bridge) iifname != \(bridge) drop\n"
+        }
+        for network in networks where !network.interContainer {
+            out += "\t\tiifname \(quoted(network.bridge)) oifname \(quoted(network.bridge)) drop\n"
+        }
+        out += "\t\tct state established,related accept\n"
+        for network in networks {
+            let bridge = quoted(network.bridge)
+            out += "\t\tiifname \(bridge) oifname @\(bridgeSet) oifname != \(bridge) drop\n"
+        }
+        out += "\t}\n"
+        out += "}\n"
+        return out
+    }
+
     private static func map(name: String, keyType: String, forwards: [PortForward]) -> String {
         var out = "\tmap \(name) {\n\t\ttype \(keyType) : ipv4_addr . inet_service\n"
         if !forwards.isEmpty {
@@ -219,6 +254,14 @@ enum Ruleset {
             }
             guard parseCIDR(network.subnet) != nil else {
                 throw FirewallError(.invalidArgument, "invalid IPv4 subnet \"\(network.subnet)\" for bridge \(name)")
+            }
+            if let subnet6 = network.subnet6 {
+                let parts = subnet6.split(separator: "/", omittingEmptySubsequences: false)
+                var raw = in6_addr()
+                guard parts.count == 2, inet_pton(AF_INET6, String(parts[0]), &raw) == 1,
+                      let length = Int(parts[1]), (0...128).contains(length) else {
+                    throw FirewallError(.invalidArgument, "invalid IPv6 subnet \"\(subnet6)\" for bridge \(name)")
+                }
             }
         }
     }

@@ -4,8 +4,9 @@
 public struct Endpoint: Codable, Sendable, Equatable {
     public var networkID: String
     public var aliases: [String]
-    /// `--ip`: the address asked for, kept across restarts.
+    /// `--ip`, `--ip6`: the addresses asked for, kept across restarts.
     public var requestedIPv4: IPv4Address?
+    public var requestedIPv6: IPv6Address?
     public var links: [String]
     public var driverOpts: [String: String]
 
@@ -14,6 +15,10 @@ public struct Endpoint: Codable, Sendable, Equatable {
     public var ipv4: IPv4Address?
     public var prefixLength: Int = 0
     public var gateway: IPv4Address?
+    /// On a dual-stack network.
+    public var ipv6: IPv6Address?
+    public var prefixLength6: Int?
+    public var gateway6: IPv6Address?
     public var macAddress: String = ""
     /// The interface inside the container (`eth0`).
     public var interface: String = ""
@@ -31,6 +36,7 @@ public struct Endpoint: Codable, Sendable, Equatable {
     /// Forgets what only a running container has.
     public mutating func clearLive() {
         endpointID = ""; ipv4 = nil; prefixLength = 0; gateway = nil; macAddress = ""
+        ipv6 = nil; prefixLength6 = nil; gateway6 = nil
         interface = ""; hostInterface = ""
     }
 }

@@ -13,6 +13,9 @@ public struct NetworkDefinition: Codable, Sendable, Equatable {
     public var gateway: IPv4Address?
     /// Where container addresses are taken from (`--ip-range`); the whole subnet when nil.
     public var ipRange: IPv4Subnet?
+    /// A dual-stack network's IPv6 prefix and gateway (`--ipv6`); nil for IPv4 only.
+    public var subnet6: IPv6Subnet?
+    public var gateway6: IPv6Address?
     /// Whether the subnet was given by the user (shown in inspect's IPAM config as given).
     public var isInternal: Bool
     public var attachable: Bool

@@ -20,6 +20,12 @@ public final class NetworkDriver: Sendable {
         try Self.netlink { () throws(NetlinkError) in try Sysctl.write("net.ipv4.ip_forward", "1") }
     }
 
+    /// IPv6 forwarding, for dual-stack networks only: it also makes the kernel ignore router
+    /// advertisements on interfaces with the default accept_ra.
+    public func enableIPv6Forwarding() throws(NetworkError) {
+        try Self.netlink { () throws(NetlinkError) in try Sysctl.write("net.ipv6.conf.all.forwarding", "1") }
+    }
+
     /// IPv4 prefixes the host already routes (excluding default routes), so a new network's
     /// subnet can avoid them.
     public func routedSubnets() throws(NetworkError) -> [IPv4Subnet] {
@@ -43,8 +49,10 @@ public final class NetworkDriver: Sendable {
             } else {
                 try host.addBridge(name: name, mtu: net.mtu)
             }
-            let cidr = "\(gateway)/\(subnet.prefix)"
-            if !(try host.addresses(name)).contains(cidr) { try host.addAddress(name, cidr: cidr) }
+            let present = try host.addresses(name)
+            var cidrs = ["\(gateway)/\(subnet.prefix)"]
+            if let subnet6 = net.subnet6, let gateway6 = net.gateway6 { cidrs.append("\(gateway6)/\(subnet6.prefix)") }
+            for cidr in cidrs where !present.contains(cidr) { try host.addAddress(name, cidr: cidr) }
             try host.setUp(name)
             // Connections to a published port on 127.0.0.1 are DNATed onto the bridge with
             // their loopback source; the kernel drops those unless the bridge accepts them.
@@ -63,7 +71,8 @@ public final class NetworkDriver: Sendable {
         let bridges = ordered.compactMap { net -> BridgeNetwork? in
             guard net.driver == .bridge, let subnet = net.subnet else { return nil }
             return BridgeNetwork(bridge: net.bridgeName, subnet: subnet.canonical.description, isInternal: net.isInternal,
-                                 interContainer: net.interContainer, masquerade: net.masquerade)
+                                 interContainer: net.interContainer, masquerade: net.masquerade,
+                                 subnet6: net.subnet6?.canonical.description)
         }
         try Self.firewall { () throws(FirewallError) in try firewall.apply(networks: bridges, forwards: forwards.map(\.rule)) }
     }
@@ -108,10 +117,12 @@ public final class NetworkDriver: Sendable {
         public var interface: String
         public var hostInterface: String
         public var address: IPv4Address
+        public var address6: IPv6Address?
         public var defaultRoute: Bool
-        public init(network: NetworkDefinition, interface: String, hostInterface: String, address: IPv4Address, defaultRoute: Bool) {
+        public init(network: NetworkDefinition, interface: String, hostInterface: String, address: IPv4Address,
+                    address6: IPv6Address? = nil, defaultRoute: Bool) {
             self.network = network; self.interface = interface; self.hostInterface = hostInterface
-            self.address = address; self.defaultRoute = defaultRoute
+            self.address = address; self.address6 = address6; self.defaultRoute = defaultRoute
         }
     }
 
@@ -146,6 +157,12 @@ public final class NetworkDriver: Sendable {
             try inside.setUp(a.interface)
             if a.defaultRoute, !net.isInternal, let gateway = net.gateway {
                 try inside.addRoute(destination: "0.0.0.0/0", gateway: gateway.description, device: a.interface)
+            }
+            if let address6 = a.address6, let subnet6 = net.subnet6 {
+                try inside.addAddress(a.interface, cidr: "\(address6)/\(subnet6.prefix)")
+                if a.defaultRoute, !net.isInternal, let gateway6 = net.gateway6 {
+                    try inside.addRoute(destination: "::/0", gateway: gateway6.description, device: a.interface)
+                }
             }
         }
     }

@@ -310,6 +310,9 @@ int berth_addr_add(struct nl_sock *sk, const char *name, const char *cidr) {
             nl_addr_put(brd);
         }
     }
+    // IPv6: Berth's IPAM hands out each address once, so duplicate address detection would
+    // only keep the address unusable ("tentative") for the first second of a container's life.
+    if (err == 0 && nl_addr_get_family(local) == AF_INET6) rtnl_addr_set_flags(addr, IFA_F_NODAD);
     if (err == 0) err = rtnl_addr_add(sk, addr, NLM_F_EXCL);
     rtnl_addr_put(addr);
     nl_addr_put(local);

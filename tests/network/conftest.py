@@ -4,7 +4,7 @@ rules, checked with real traffic.
 Each berthd runs in its own network namespace (the "host" of its containers). A second
 namespace, joined to it by a veth pair, plays another machine on the network:
 
-    outside ns  ext0 10.99.0.2/24  <-->  ext0 10.99.0.1/24  daemon ns (berth0, br-*, table ip berth)
+    outside ns  ext0 10.99.0.2/24 fd99::2/64  <-->  ext0 10.99.0.1/24 fd99::1/64  daemon ns (berth0, br-*, tables)
 
 Nothing touches the machine's own network; teardown removes containers, daemon, namespaces.
 """
@@ -35,6 +35,8 @@ pytest_collection_modifyitems = _daemon.pytest_collection_modifyitems
 
 HOST_IP = "10.99.0.1"
 OUTSIDE_IP = "10.99.0.2"
+HOST_IP6 = "fd99::1"
+OUTSIDE_IP6 = "fd99::2"
 
 
 class Outside:
@@ -44,8 +46,9 @@ class Outside:
         self.ns = make_netns("bto")
         subprocess.run(["ip", "link", "add", "ext0", "netns", daemon_ns, "type", "veth", "peer", "name", "ext0",
                         "netns", self.ns], check=True)
-        for ns, addr in ((daemon_ns, HOST_IP), (self.ns, OUTSIDE_IP)):
+        for ns, addr, addr6 in ((daemon_ns, HOST_IP, HOST_IP6), (self.ns, OUTSIDE_IP, OUTSIDE_IP6)):
             subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "ext0"], check=True)
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr6}/64", "dev", "ext0", "nodad"], check=True)
             subprocess.run(["ip", "-n", ns, "link", "set", "ext0", "up"], check=True)
         self.servers: list[subprocess.Popen] = []
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HOST_IP, OUTSIDE_IP, Outside, cleanup_daemon, inspect, links, nft_table, start_engine, wait_for
+from conftest import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Outside, cleanup_daemon, inspect, links, nft_table, start_engine, wait_for
 
 # A page busybox httpd serves: /etc/hostname is the container's short ID.
 # (Debian's busybox 1.35 wget crashes with -T, so clients run under `timeout` instead.)
@@ -553,3 +553,32 @@ def test_network_mode_container_shares_the_other_containers_stack(engine, cleanu
     assert f"inet {ip}/" in out
     p = engine.docker("run", "--rm", "--network", "container:nosuch", "busybox", "true", check=False)
     assert p.returncode != 0 and "nosuch" in p.stderr
+
+
+def test_ipv6_dual_stack_network(engine, cleanup):
+    network(engine, cleanup, "six", "--ipv6", "--subnet", "fd42:1::/64")
+    [n] = json.loads(engine.docker("network", "inspect", "six").stdout)
+    assert n["EnableIPv6"] is True
+    subnets = {c["Subnet"] for c in n["IPAM"]["Config"]}
+    assert "fd42:1::/64" in subnets and len(subnets) == 2  # and an IPv4 one from the pool
+    cid = run(engine, cleanup, "web6", "--network", "six", "busybox", *HTTPD)
+    ep = inspect(engine, "web6")["NetworkSettings"]["Networks"]["six"]
+    addr = ep["GlobalIPv6Address"]
+    assert addr.startswith("fd42:1::") and ep["GlobalIPv6PrefixLen"] == 64 and ep["IPv6Gateway"] == "fd42:1::1"
+    out = wait_http(lambda: fetch(engine, "--network", "six", url=f"http://[{addr}]/hostname"), cid[:12], "over IPv6")
+    assert out
+    aaaa = engine.docker("run", "--rm", "--network", "six", "busybox", "nslookup", "-type=AAAA", "web6").stdout
+    assert addr in aaaa
+    # Outbound IPv6 is masqueraded like IPv4: the other machine sees the host's address.
+    script = ("import socket\ns=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+              "s.bind(('::',7004));s.listen(1)\nc,a=s.accept();c.sendall(a[0].encode()+b'\\n');c.close()")
+    engine.outside.serve("python3", "-c", script)
+    time.sleep(0.5)
+    seen = engine.docker("run", "--rm", "--network", "six", "busybox", "nc", "-w", "3", OUTSIDE_IP6, "7004").stdout.strip()
+    assert seen == HOST_IP6
+    # A second IPv6 network is segmented from the first.
+    network(engine, cleanup, "six2", "--ipv6")
+    assert fetch(engine, "--network", "six2", url=f"http://[{addr}]/hostname", timeout=2).returncode != 0
+    p = engine.docker("network", "create", "--ipv6", "--subnet", "fd42:1:0:0:8000::/80", "clash6", check=False)
+    cleanup["networks"].append("clash6")
+    assert p.returncode != 0 and "overlaps" in p.stderr

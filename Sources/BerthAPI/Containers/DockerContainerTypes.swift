@@ -31,7 +31,8 @@ struct DockerContainerInspect: Encodable, Sendable {
     struct EndpointSettings: Encodable, Sendable {
         struct IPAMConfig: Encodable, Sendable {
             var ipv4Address: String?
-            enum CodingKeys: String, CodingKey { case ipv4Address = "IPv4Address" }
+            var ipv6Address: String?
+            enum CodingKeys: String, CodingKey { case ipv4Address = "IPv4Address", ipv6Address = "IPv6Address" }
         }
         var ipamConfig: IPAMConfig?
         var links: [String]?
@@ -55,7 +56,9 @@ struct DockerContainerInspect: Encodable, Sendable {
         }
 
         init(_ ep: Endpoint, containerID: String, name: String, userDefined: Bool) {
-            ipamConfig = ep.requestedIPv4.map { IPAMConfig(ipv4Address: $0.description) }
+            if ep.requestedIPv4 != nil || ep.requestedIPv6 != nil {
+                ipamConfig = IPAMConfig(ipv4Address: ep.requestedIPv4?.description, ipv6Address: ep.requestedIPv6?.description)
+            }
             links = ep.links.isEmpty ? nil : ep.links
             aliases = ep.aliases.isEmpty ? nil : ep.aliases
             macAddress = ep.macAddress
@@ -65,6 +68,9 @@ struct DockerContainerInspect: Encodable, Sendable {
             gateway = ep.gateway?.description ?? ""
             ipAddress = ep.ipv4?.description ?? ""
             ipPrefixLen = ep.prefixLength
+            ipv6Gateway = ep.gateway6?.description ?? ""
+            globalIPv6Address = ep.ipv6?.description ?? ""
+            globalIPv6PrefixLen = ep.prefixLength6 ?? 0
             // What the embedded DNS answers for it (user-defined networks only).
             dnsNames = userDefined ? [name, String(containerID.prefix(12))] + ep.aliases : nil
         }

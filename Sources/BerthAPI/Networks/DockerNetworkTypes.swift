@@ -67,6 +67,9 @@ struct DockerNetwork: Encodable, Sendable {
         if let subnet = n.subnet {
             config.append(IPAMConfig(subnet: subnet.description, ipRange: n.ipRange?.description, gateway: n.gateway?.description))
         }
+        if let subnet6 = n.subnet6 {
+            config.append(IPAMConfig(subnet: subnet6.description, gateway: n.gateway6?.description))
+        }
         ipam = IPAM(options: n.ipamOptions, config: config)
         isInternal = n.isInternal
         attachable = n.attachable
@@ -77,7 +80,8 @@ struct DockerNetwork: Encodable, Sendable {
             for m in d.members {
                 let ep = m.endpoint
                 members[m.containerID] = Member(name: m.name, endpointID: ep.endpointID, macAddress: ep.macAddress,
-                                                ipv4Address: ep.ipv4.map { "\($0)/\(ep.prefixLength)" } ?? "")
+                                                ipv4Address: ep.ipv4.map { "\($0)/\(ep.prefixLength)" } ?? "",
+                                                ipv6Address: ep.ipv6.map { "\($0)/\(ep.prefixLength6 ?? 64)" } ?? "")
             }
             containers = members
         }

@@ -42,14 +42,20 @@ public struct NetworkRoutes: Sendable {
             create.isInternal = body.isInternal ?? false
             create.attachable = body.attachable ?? false
             create.enableIPv6 = body.enableIPv6 ?? false
-            let v4 = (body.ipam?.config ?? []).filter { !($0.subnet ?? "").contains(":") }
-            guard v4.count <= 1 else { throw APIError.badRequest("only one IPv4 subnet per network is supported") }
-            if (body.ipam?.config ?? []).contains(where: { ($0.subnet ?? "").contains(":") }) {
-                throw APIError.notImplemented("IPv6 subnets are not supported yet: Berth networks are IPv4 only")
+            let configs = body.ipam?.config ?? []
+            let v4 = configs.filter { !($0.subnet ?? "").contains(":") }
+            let v6 = configs.filter { ($0.subnet ?? "").contains(":") }
+            guard v4.count <= 1, v6.count <= 1 else {
+                throw APIError.badRequest("only one IPv4 and one IPv6 subnet per network are supported")
+            }
+            if !v6.isEmpty, body.enableIPv6 != true {
+                throw APIError.badRequest("an IPv6 subnet needs IPv6 enabled on the network (--ipv6)")
             }
             create.subnet = v4.first?.subnet
             create.gateway = v4.first?.gateway
             create.ipRange = v4.first?.ipRange
+            create.subnet6 = v6.first?.subnet
+            create.gateway6 = v6.first?.gateway
             create.options = body.options ?? [:]
             create.labels = body.labels ?? [:]
             create.ipamOptions = body.ipam?.options ?? [:]
@@ -85,7 +91,8 @@ public struct NetworkRoutes: Sendable {
             try await mapped {
                 try await engine.connect(network: request.parameter("id"), container: body.container,
                                          aliases: body.endpointConfig?.aliases ?? [],
-                                         ipv4: body.endpointConfig?.ipamConfig?.ipv4Address)
+                                         ipv4: body.endpointConfig?.ipamConfig?.ipv4Address,
+                                         ipv6: body.endpointConfig?.ipamConfig?.ipv6Address)
             }
             return Response(status: .ok)
         }
