@@ -57,7 +57,7 @@ final class CLI {
 /// All commands by name, with docker's management-command aliases (`container ls`, `image rm`).
 enum Commands {
     static let all: [Command] = ContainerCommands.all + RunCommands.all + ImageCommands.all
-        + VolumeCommands.all + SystemCommands.all + LoginCommands.all
+        + VolumeCommands.all + NetworkCommands.all + SystemCommands.all + LoginCommands.all
 
     static func find(_ words: [String]) -> (Command, Int)? {
         let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -5,7 +5,7 @@ import Glibc
 /// inspect, top, stats.
 enum ContainerCommands {
     static let all: [Command] = [ps, logs, stop, restart, kill, rm, pause, unpause, rename, wait, top, stats,
-                                 inspect, prune]
+                                 inspect, prune, port, port.named("container port")]
 
     static let psHeaders = [
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
@@ -73,14 +73,99 @@ enum ContainerCommands {
         return .object(fields.map { ($0.0, JSON.string($0.1)) })
     }
 
-    /// docker's PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`.
+    /// docker's PORTS column (its `DisplayablePorts`): sorted by private port, IP, public port
+    /// and protocol; runs of consecutive unpublished ports, or of ports published on the same
+    /// number, become ranges (`80-81/tcp`, `0.0.0.0:80-81->80-81/tcp`); ports published on
+    /// another number come last, one each (`0.0.0.0:8080->80/tcp`).
     static func ports(_ list: [JSON]) -> String {
-        list.map { p -> String in
-            let priv = "\(p["PrivatePort"]?.int ?? 0)/\(p["Type"]?.string ?? "tcp")"
-            guard let pub = p["PublicPort"]?.int else { return priv }
-            let ip = p["IP"]?.string ?? ""
-            return (ip.contains(":") ? "[\(ip)]" : ip) + ":\(pub)->" + priv
-        }.joined(separator: ", ")
+        typealias Port = (priv: Int, pub: Int, ip: String, type: String)
+        let sorted = list.map { p -> Port in
+            (p["PrivatePort"]?.int ?? 0, p["PublicPort"]?.int ?? 0, p["IP"]?.string ?? "", p["Type"]?.string ?? "")
+        }.sorted { a, b in
+            if a.priv != b.priv { return a.priv < b.priv }
+            if a.ip != b.ip { return a.ip < b.ip }
+            if a.pub != b.pub { return a.pub < b.pub }
+            return a.type < b.type
+        }
+        func join(_ host: String, _ port: String) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        func group(_ key: String, _ first: Int, _ last: Int) -> String {
+            let parts = key.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            let ip = parts.count > 1 ? parts[0] : "", type = parts.count > 1 ? parts[1] : parts[0]
+            var range = String(first)
+            if first != last { range += "-\(last)" }
+            if !ip.isEmpty { range = join(ip, range) + "->" + range }
+            return range + "/" + type
+        }
+        var groups: [String: (first: Int, last: Int)] = [:], order: [String] = []
+        var result: [String] = [], mappings: [String] = []
+        for p in sorted {
+            var key = p.type
+            if !p.ip.isEmpty {
+                if p.pub != p.priv {
+                    mappings.append(join(p.ip, String(p.pub)) + "->\(p.priv)/\(p.type)")
+                    continue
+                }
+                key = "\(p.ip)/\(p.type)"
+            }
+            guard let g = groups[key] else {
+                groups[key] = (p.priv, p.priv)
+                order.append(key)
+                continue
+            }
+            if p.priv == g.last + 1 {
+                groups[key] = (g.first, p.priv)
+                continue
+            }
+            result.append(group(key, g.first, g.last))
+            groups[key] = (p.priv, p.priv)
+        }
+        for key in order {
+            if let g = groups[key] { result.append(group(key, g.first, g.last)) }
+        }
+        return (result + mappings).joined(separator: ", ")
+    }
+
+    static let port = Command(
+        name: "port", usage: "berth port CONTAINER [PRIVATE_PORT[/PROTO]]",
+        summary: "List port mappings or a specific mapping for the container", minArgs: 1, maxArgs: 2
+    ) { cli, args in
+        let container = args.positionals[0]
+        let info = try cli.client().get("/containers/\(percentEncode(container))/json")
+        let lines = try portLines(info["NetworkSettings"]?["Ports"]?.object ?? JSONObject(), container: container,
+                                  port: args.positionals.count > 1 ? args.positionals[1] : nil)
+        if !lines.isEmpty { cli.out(lines.joined(separator: "\n") + "\n") }
+        return 0
+    }
+
+    /// docker port's lines from inspect's `NetworkSettings.Ports`: `80/tcp -> 0.0.0.0:8080` for
+    /// every binding, or just `0.0.0.0:8080` for the one port asked about; in natural order.
+    static func portLines(_ ports: JSONObject, container: String, port: String?) throws(CLIError) -> [String] {
+        func join(_ binding: JSON) -> String {
+            let ip = binding["HostIp"]?.string ?? "", port = binding["HostPort"]?.string ?? ""
+            return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        var out: [String] = []
+        if let port {
+            let number: String, proto: String
+            if let slash = port.firstIndex(of: "/") {
+                number = String(port[..<slash])
+                proto = String(port[port.index(after: slash)...])
+            } else {
+                (number, proto) = (port, "")
+            }
+            guard !number.isEmpty, number.allSatisfy(isDigit), let n = Int(number), n <= 65535 else {
+                let why = !number.isEmpty && number.allSatisfy(isDigit) ? "value out of range" : "invalid syntax"
+                throw CLIError("Error: invalid port (\(number)): strconv.ParseUint: parsing \(goQuote(number)): \(why)")
+            }
+            let bindings = ports["\(number)/\(proto.isEmpty ? "tcp" : proto)"]?.array ?? []
+            guard !bindings.isEmpty else { throw CLIError("Error: No public port '\(port)' published for \(container)") }
+            out = bindings.map(join)
+        } else {
+            for (key, bindings) in ports.pairs {
+                for b in bindings.array ?? [] { out.append("\(key) -> \(join(b))") }
+            }
+        }
+        return out.sorted(by: naturalLess)
     }
 
     static let logs = Command(

@@ -19,7 +19,10 @@ enum RunCommands {
         Option("stop-signal", nil, .value), Option("stop-timeout", nil, .value), Option("health-cmd", nil, .value),
         Option("health-interval", nil, .value), Option("health-timeout", nil, .value),
         Option("health-start-period", nil, .value), Option("health-retries", nil, .value), Option("no-healthcheck"),
-        Option("network", nil, .value), Option("net", nil, .value), Option("publish", "p", .list),
+        Option("network", nil, .list), Option("net", nil, .list), Option("network-alias", nil, .list),
+        Option("ip", nil, .value), Option("ip6", nil, .value), Option("link-local-ip", nil, .list),
+        Option("mac-address", nil, .value), Option("dns-search", nil, .list), Option("dns-option", nil, .list),
+        Option("dns-opt", nil, .list), Option("domainname", nil, .value), Option("publish", "p", .list),
         Option("publish-all", "P"), Option("expose", nil, .list), Option("pull", nil, .value),
         Option("interactive", "i"), Option("tty", "t"), Option("attach", "a", .list), Option("platform", nil, .value),
         Option("security-opt", nil, .list), Option("ulimit", nil, .list), Option("sysctl", nil, .list),
@@ -278,6 +281,7 @@ struct ContainerConfig {
     var attachStreams: Set<String>
     private var config: JSONObject
     private var hostConfig: JSONObject
+    private var endpointsConfig: JSONObject
 
     init(_ args: Arguments, environment: [String: String], terminal: (rows: Int, columns: Int)?) throws {
         image = args.positionals[0]
@@ -293,6 +297,7 @@ struct ContainerConfig {
 
         var c = JSONObject()
         c["Hostname"] = args.value("hostname").map(JSON.string)
+        c["Domainname"] = args.value("domainname").map(JSON.string)
         c["User"] = args.value("user").map(JSON.string)
         c["AttachStdin"] = .bool(openStdin)
         c["AttachStdout"] = .bool(attachStreams.contains("stdout"))
@@ -370,8 +375,14 @@ struct ContainerConfig {
         h["CapAdd"] = args.list("cap-add").isEmpty ? nil : .strings(args.list("cap-add"))
         h["CapDrop"] = args.list("cap-drop").isEmpty ? nil : .strings(args.list("cap-drop"))
         h["SecurityOpt"] = args.list("security-opt").isEmpty ? nil : .strings(args.list("security-opt"))
-        h["ExtraHosts"] = args.list("add-host").isEmpty ? nil : .strings(args.list("add-host"))
-        h["Dns"] = args.list("dns").isEmpty ? nil : .strings(args.list("dns"))
+        let extraHosts = try args.list("add-host").map { try Self.extraHost($0, bad) }
+        h["ExtraHosts"] = extraHosts.isEmpty ? nil : .strings(extraHosts)
+        let dns = try args.list("dns").map { try Self.dnsServer($0, bad) }
+        h["Dns"] = dns.isEmpty ? nil : .strings(dns)
+        let dnsOptions = args.list("dns-option") + args.list("dns-opt")
+        h["DnsOptions"] = dnsOptions.isEmpty ? nil : .strings(dnsOptions)
+        let dnsSearch = try args.list("dns-search").map { try Self.dnsSearch($0, bad) }
+        h["DnsSearch"] = dnsSearch.isEmpty ? nil : .strings(dnsSearch)
         h["VolumesFrom"] = args.list("volumes-from").isEmpty ? nil : .strings(args.list("volumes-from"))
         h["PidMode"] = args.value("pid").map(JSON.string)
         h["IpcMode"] = args.value("ipc").map(JSON.string)
@@ -405,15 +416,17 @@ struct ContainerConfig {
             }
             h["LogConfig"] = .object([("Type", .string(driver)), ("Config", .object(opts))])
         }
-        h["NetworkMode"] = (args.value("network") ?? args.value("net")).map(JSON.string)
+        let (mode, endpoints) = try Self.networks(args, bad)
+        h["NetworkMode"] = .string(mode)
         var exposed = JSONObject(), bindings = JSONObject()
-        for e in args.list("expose") {
-            exposed[e.contains("/") ? e : e + "/tcp"] = .object(JSONObject())
+        for p in try args.list("publish").map({ try Self.standardPublish($0, bad) }) {
+            for (port, binding) in try Self.publish(p, bad) {
+                exposed[port] = .object(JSONObject())
+                bindings[port] = .array((bindings[port]?.array ?? []) + [binding])
+            }
         }
-        for p in args.list("publish") {
-            let (port, binding) = try Self.publish(p, bad)
-            exposed[port] = .object(JSONObject())
-            bindings[port] = .array((bindings[port]?.array ?? []) + [binding])
+        for e in args.list("expose") {
+            for port in try Self.expose(e, bad) where exposed[port] == nil { exposed[port] = .object(JSONObject()) }
         }
         if !exposed.isEmpty { c["ExposedPorts"] = .object(exposed) }
         if !bindings.isEmpty { h["PortBindings"] = .object(bindings) }
@@ -421,6 +434,7 @@ struct ContainerConfig {
         if tty, let terminal { h["ConsoleSize"] = [.int(terminal.rows), .int(terminal.columns)] }
         config = c
         hostConfig = h
+        endpointsConfig = endpoints
     }
 
     /// A detached container attaches nothing.
@@ -433,6 +447,7 @@ struct ContainerConfig {
         var h = hostConfig
         h["AutoRemove"] = .bool(autoRemove)
         all["HostConfig"] = .object(h)
+        all["NetworkingConfig"] = .object([("EndpointsConfig", .object(endpointsConfig))])
         return .object(all)
     }
 
@@ -516,24 +531,273 @@ struct ContainerConfig {
         return .object(m)
     }
 
-    /// `-p [ip:][hostPort:]containerPort[/proto]` as (`80/tcp`, binding).
-    static func publish(_ spec: String, _ bad: (String) -> CLIError) throws -> (String, JSON) {
-        var rest = Substring(spec), proto = "tcp"
-        if let slash = rest.lastIndex(of: "/") {
-            proto = String(rest[rest.index(after: slash)...])
-            rest = rest[..<slash]
+    /// A `-p` in docker's long form (`published=8080,target=80,protocol=udp`) as its short one
+    /// (`8080:80/udp`); the short form is left as it is.
+    static func standardPublish(_ spec: String, _ bad: (String) -> CLIError) throws -> String {
+        guard spec.contains("=") else { return spec }
+        var params = ["protocol": "tcp"]
+        for param in spec.split(separator: ",", omittingEmptySubsequences: false) {
+            let (k, v) = split(String(param))
+            guard let v, !k.isEmpty else {
+                throw bad("invalid publish opts format (should be name=value but got '\(param)')")
+            }
+            params[k] = v
         }
-        var ip = ""
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {  // [::1]:8080:80
-            ip = String(rest[rest.index(after: rest.startIndex)..<close])
-            rest = rest[rest.index(after: close)...].drop(while: { $0 == ":" })
+        return "\(params["published"] ?? ""):\(params["target"] ?? "")/\(params["protocol"] ?? "")"
+    }
+
+    /// docker's `nat.ParsePortSpec`: `[ip:][hostPort[-end]:]containerPort[-end][/proto]` as
+    /// (`80/tcp`, binding) pairs, one per container port. Equal ranges pair up port by port; one
+    /// container port with a host range keeps the range for the daemon to pick from.
+    static func publish(_ spec: String, _ bad: (String) -> CLIError) throws -> [(String, JSON)] {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var ip = "", host = ""
+        switch parts.count {
+        case 1: break
+        case 2: host = parts[0]
+        case 3: (ip, host) = (parts[0], parts[1])
+        default: (ip, host) = (parts[..<(parts.count - 2)].joined(separator: ":"), parts[parts.count - 2])
         }
-        var parts = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        if parts.count == 3 { ip = parts.removeFirst() }
-        guard let container = parts.last, Int(container) != nil, parts.count <= 2 else {
-            throw bad("invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid containerPort: \(parts.last ?? spec)")
+        var (proto, container) = splitProtoPort(parts[parts.count - 1])
+        if ip.hasPrefix("[") {
+            guard ip.hasSuffix("]"), ip.count > 1 else {
+                throw bad("invalid IP address \(ip): address \(ip):: missing ']' in address")
+            }
+            ip = String(ip.dropFirst().dropLast())
         }
-        let host = parts.count == 2 ? parts[0] : ""
-        return ("\(container)/\(proto)", .object([("HostIp", .string(ip)), ("HostPort", .string(host))]))
+        if !ip.isEmpty && IPText.bytes(ip) == nil { throw bad("invalid IP address: \(ip)") }
+        if container.isEmpty { throw bad("no port specified: \(spec)<empty>") }
+        guard let (start, end) = try? portRange(container) else { throw bad("invalid containerPort: \(container)") }
+        var hostStart = 0, hostEnd = 0
+        if !host.isEmpty {
+            guard let r = try? portRange(host) else { throw bad("invalid hostPort: \(host)") }
+            (hostStart, hostEnd) = r
+        }
+        if !host.isEmpty && end - start != hostEnd - hostStart && end != start {
+            throw bad("invalid ranges specified for container and host Ports: \(container) and \(host)")
+        }
+        proto = proto.lowercased()
+        guard ["tcp", "udp", "sctp"].contains(proto) else { throw bad("invalid proto: \(proto)") }
+        return (0...(end - start)).map { i in
+            var hostPort = host.isEmpty ? "" : String(hostStart + i)
+            if start == end && hostStart != hostEnd { hostPort += "-\(hostEnd)" }
+            return ("\(start + i)/\(proto)", .object([("HostIp", .string(ip)), ("HostPort", .string(hostPort))]))
+        }
+    }
+
+    /// `--expose PORT[-END][/proto]`: every port of the range.
+    static func expose(_ spec: String, _ bad: (String) -> CLIError) throws -> [String] {
+        if spec.contains(":") { throw bad("invalid port format for --expose: \(spec)") }
+        let (proto, port) = splitProtoPort(spec)
+        let range: (Int, Int)
+        do { range = try portRange(port) } catch { throw bad("invalid range format for --expose: \(spec), error: \(error)") }
+        return (range.0...range.1).map { "\($0)/\(proto)" }
+    }
+
+    /// docker's `nat.SplitProtoPort`: (`proto`, `port`), tcp when no protocol is given.
+    static func splitProtoPort(_ raw: String) -> (String, String) {
+        let parts = raw.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if raw.isEmpty || parts[0].isEmpty { return ("", "") }
+        if parts.count == 1 { return ("tcp", raw) }
+        if parts[1].isEmpty { return ("tcp", parts[0]) }
+        return (parts[1], parts[0])
+    }
+
+    /// docker's `nat.ParsePortRange`: `80` or `8000-8010`, with Go's messages.
+    static func portRange(_ text: String) throws(CLIError) -> (Int, Int) {
+        func number(_ s: String) throws(CLIError) -> Int {
+            guard !s.isEmpty, s.allSatisfy(isDigit) else {
+                throw CLIError("strconv.ParseUint: parsing \(goQuote(s)): invalid syntax")
+            }
+            guard s.count <= 5, let n = Int(s), n <= 65535 else {
+                throw CLIError("strconv.ParseUint: parsing \(goQuote(s)): value out of range")
+            }
+            return n
+        }
+        if text.isEmpty { throw CLIError("empty string specified for ports") }
+        guard text.contains("-") else {
+            let n = try number(text)
+            return (n, n)
+        }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        let start = try number(parts[0]), end = try number(parts[1])
+        if end < start { throw CLIError("invalid range specified for port: \(text)") }
+        return (start, end)
+    }
+
+    /// docker's `ValidateExtraHost`: `name:ip` or `name=ip` (an IPv6 address may be in
+    /// brackets, `host-gateway` passes), sent as `name:ip`.
+    static func extraHost(_ value: String, _ bad: (String) -> CLIError) throws -> String {
+        var name: Substring, address: Substring
+        if let eq = value.firstIndex(of: "=") {
+            (name, address) = (value[..<eq], value[value.index(after: eq)...])
+        } else if let colon = value.firstIndex(of: ":") {
+            (name, address) = (value[..<colon], value[value.index(after: colon)...])
+        } else {
+            throw bad("invalid argument \"\(value)\" for \"--add-host\" flag: bad format for add-host: \(goQuote(value))")
+        }
+        if name.isEmpty || name.contains(":") {
+            throw bad("invalid argument \"\(value)\" for \"--add-host\" flag: bad format for add-host: \(goQuote(value))")
+        }
+        if address != "host-gateway" {
+            if address.count > 2 && address.hasPrefix("[") && address.hasSuffix("]") { address = address.dropFirst().dropLast() }
+            if IPText.canonical(address.trimming(" \t\n\r")) == nil {
+                throw bad("invalid argument \"\(value)\" for \"--add-host\" flag: invalid IP address in add-host: \(goQuote(String(address)))")
+            }
+        }
+        return "\(name):\(address)"
+    }
+
+    /// docker's `ValidateIPAddress` for `--dns`: the address in Go's canonical form.
+    static func dnsServer(_ value: String, _ bad: (String) -> CLIError) throws -> String {
+        guard let ip = IPText.canonical(value.trimming(" \t\n\r")) else {
+            throw bad("invalid argument \"\(value)\" for \"--dns\" flag: IP address is not correctly formatted: \(value)")
+        }
+        return ip
+    }
+
+    /// docker's `ValidateDNSSearch`: `.`, or a domain name (with a letter in it) without its
+    /// trailing dot.
+    static func dnsSearch(_ value: String, _ bad: (String) -> CLIError) throws -> String {
+        let text = value.trimming(" ")
+        if text == "." { return text }
+        var domain = Substring(text.trimming(" \t\n\r"))
+        if domain.hasSuffix(".") { domain = domain.dropLast() }
+        func alnum(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        let valid = text.contains(where: { $0.isASCII && $0.isLetter }) && domain.utf8.count < 255
+            && labels.allSatisfy { l in
+                guard let first = l.first, let last = l.last, alnum(first), alnum(last) else { return false }
+                return l.allSatisfy { alnum($0) || $0 == "-" }
+            }
+        guard valid else { throw bad("invalid argument \"\(value)\" for \"--dns-search\" flag: \(text) is not a valid domain") }
+        return String(domain)
+    }
+
+    /// Go's `net.ParseMAC` forms: `xx:xx:…`, `xx-xx-…` or `xxxx.xxxx.…`, of 6, 8 or 20 bytes.
+    static func validMAC(_ text: String) -> Bool {
+        let hex = { (s: Substring, n: Int) in s.count == n && s.allSatisfy(\.isHexDigit) }
+        for sep: Character in [":", "-"] where text.contains(sep) {
+            let groups = text.split(separator: sep, omittingEmptySubsequences: false)
+            return [6, 8, 20].contains(groups.count) && groups.allSatisfy { hex($0, 2) }
+        }
+        let groups = text.split(separator: ".", omittingEmptySubsequences: false)
+        return [3, 4, 10].contains(groups.count) && groups.allSatisfy { hex($0, 4) }
+    }
+
+    /// A network a container joins: `--network NAME`, or docker's long form
+    /// `name=NET,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,driver-opt=K=V,gw-priority=N`.
+    struct NetworkAttachment: Equatable {
+        var target = ""
+        var aliases: [String] = []
+        var ipv4 = "", ipv6 = "", mac = ""
+        var linkLocalIPs: [String] = []
+        var driverOpts = JSONObject()
+        var gwPriority = 0
+    }
+
+    /// docker's `NetworkOpt.Set`. It is long form when some `word=word` appears in it; keys are
+    /// case-insensitive (docker lowercases values too, which breaks mixed-case names: not here).
+    static func networkAttachment(_ value: String, _ bad: (String) -> CLIError) throws -> NetworkAttachment {
+        func word(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || c == "_") }
+        let chars = Array(value)
+        let long = chars.indices.contains { i in i > 0 && i < chars.count - 1 && chars[i] == "=" && word(chars[i - 1]) && word(chars[i + 1]) }
+        guard long else { return NetworkAttachment(target: value) }
+        func fail(_ why: String) -> CLIError { bad("invalid argument \"\(value)\" for \"--network\" flag: \(why)") }
+        var n = NetworkAttachment()
+        for field in value.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            let (rawKey, rawValue) = split(field)
+            let key = rawKey.lowercased().trimming(" \t"), v = (rawValue ?? "").trimming(" \t")
+            guard rawValue != nil, !rawKey.isEmpty else { throw fail("invalid field \(field)") }
+            switch key {
+            case "name": n.target = v
+            case "alias": n.aliases.append(v)
+            case "ip": n.ipv4 = v
+            case "ip6": n.ipv6 = v
+            case "mac-address": n.mac = v
+            case "link-local-ip": n.linkLocalIPs.append(v)
+            case "driver-opt":
+                let (k, o) = split(v)
+                guard let o, !k.isEmpty else { throw fail("invalid key value pair format in driver options") }
+                n.driverOpts[k.lowercased().trimming(" \t")] = .string(o.trimming(" \t"))
+            case "gw-priority":
+                guard let p = Int(v) else { throw fail("invalid gw-priority: \(v)") }
+                n.gwPriority = p
+            default: throw fail("invalid field key \(key)")
+            }
+        }
+        if n.target.isEmpty { throw fail("network name not specified") }
+        return n
+    }
+
+    /// Whether a network mode names a user-defined network (not default, bridge, host, none or
+    /// another container's).
+    static func isUserDefined(_ mode: String) -> Bool {
+        !["default", "bridge", "host", "none"].contains(mode) && !mode.hasPrefix("container:")
+    }
+
+    /// docker's `parseNetworkOpts`: the network mode (the first `--network`, else `default`) and
+    /// `EndpointsConfig`. `--network-alias`, `--ip`, `--ip6`, `--mac-address` and
+    /// `--link-local-ip` go to the first network; a lone network with nothing to say about its
+    /// endpoint gets no entry, and no `--network` at all gets an entry for `default`.
+    static func networks(_ args: Arguments, _ bad: (String) -> CLIError) throws -> (String, JSONObject) {
+        if let mac = args.value("mac-address"), !mac.isEmpty, !validMAC(mac.trimming(" \t")) {
+            throw bad("\(mac) is not a valid mac address")
+        }
+        let given = try (args.list("network") + args.list("net")).map { try networkAttachment($0, bad) }
+        func applyFlags(_ n: inout NetworkAttachment) throws {
+            func conflict(_ what: String) -> CLIError { bad("conflicting options: cannot specify both \(what)") }
+            let aliases = args.list("network-alias"), linkLocal = args.list("link-local-ip")
+            let ipv4 = args.value("ip") ?? "", ipv6 = args.value("ip6") ?? "", mac = args.value("mac-address") ?? ""
+            if !n.aliases.isEmpty && !aliases.isEmpty { throw conflict("--network-alias and per-network alias") }
+            if !n.ipv4.isEmpty && !ipv4.isEmpty { throw conflict("--ip and per-network IPv4 address") }
+            if !n.ipv6.isEmpty && !ipv6.isEmpty { throw conflict("--ip6 and per-network IPv6 address") }
+            if !n.mac.isEmpty && !mac.isEmpty { throw conflict("--mac-address and per-network MAC address") }
+            if !n.linkLocalIPs.isEmpty && !linkLocal.isEmpty {
+                throw conflict("--link-local-ip and per-network link-local IP addresses")
+            }
+            if !aliases.isEmpty { n.aliases = aliases }
+            if !ipv4.isEmpty { n.ipv4 = ipv4 }
+            if !ipv6.isEmpty { n.ipv6 = ipv6 }
+            if !mac.isEmpty { n.mac = mac }
+            if !linkLocal.isEmpty { n.linkLocalIPs = linkLocal }
+        }
+        func endpoint(_ n: NetworkAttachment) throws -> JSON {
+            if n.target.trimming(" \t\n\r").isEmpty { throw bad("no name set for network") }
+            if !isUserDefined(n.target) && !n.aliases.isEmpty {
+                throw bad("network-scoped aliases are only supported for user-defined networks")
+            }
+            if !n.mac.isEmpty && !validMAC(n.mac.trimming(" \t")) { throw bad("\(n.mac) is not a valid mac address") }
+            var e = JSONObject(), ipam = JSONObject()
+            if !n.ipv4.isEmpty { ipam["IPv4Address"] = .string(n.ipv4) }
+            if !n.ipv6.isEmpty { ipam["IPv6Address"] = .string(n.ipv6) }
+            if !n.linkLocalIPs.isEmpty { ipam["LinkLocalIPs"] = .strings(n.linkLocalIPs) }
+            if !ipam.isEmpty { e["IPAMConfig"] = .object(ipam) }
+            if !n.aliases.isEmpty { e["Aliases"] = .strings(n.aliases) }
+            if !n.mac.isEmpty { e["MacAddress"] = .string(n.mac) }
+            if !n.driverOpts.isEmpty { e["DriverOpts"] = .object(n.driverOpts) }
+            if n.gwPriority != 0 { e["GwPriority"] = .int(n.gwPriority) }
+            return .object(e)
+        }
+        var endpoints = JSONObject()
+        guard let first = given.first else {
+            var n = NetworkAttachment(target: "default")
+            try applyFlags(&n)
+            endpoints["default"] = try endpoint(n)
+            return ("default", endpoints)
+        }
+        var userDefined = false, predefined = false
+        for (i, var n) in given.enumerated() {
+            if isUserDefined(n.target) { userDefined = true } else { predefined = true }
+            if i == 0 { try applyFlags(&n) }
+            let e = try endpoint(n)
+            if endpoints[n.target] != nil { throw bad("network \(goQuote(n.target)) is specified multiple times") }
+            if i == 0 && given.count == 1 && e == .object(JSONObject()) { continue }
+            endpoints[n.target] = e
+        }
+        if userDefined && predefined {
+            throw bad("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+        }
+        return (first.target, endpoints)
     }
 }

@@ -355,3 +355,202 @@ def test_start_attach_returns_the_containers_exit_code(engine):
     finally:
         berth(engine, "rm", "-f", cid, check=False)
 
+
+
+# --- networks ---------------------------------------------------------------------------
+
+
+def _network_rows(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines()]
+
+
+def test_network_create_ls_inspect_rm_round_trip(engine):
+    nid = berth(engine, "network", "create", "--subnet", "10.88.0.0/24", "--gateway", "10.88.0.1",
+                "--ip-range", "10.88.0.128/25", "--label", "team=core", "--label", "bare", "-o", "com.example.opt=1",
+                "--internal", "cli-net-rt").stdout.strip()
+    assert len(nid) == 64 and all(c in "0123456789abcdef" for c in nid)
+    try:
+        rows = _network_rows(berth(engine, "network", "ls").stdout)
+        assert rows[0] == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+        assert [nid[:12], "cli-net-rt", "bridge", "local"] in rows[1:]
+        assert {"bridge", "host", "none"} <= {r[1] for r in rows[1:]}
+        # Names in docker's (natural) order, and the same table and JSON rows as the docker CLI.
+        assert berth(engine, "network", "ls").stdout == engine.docker("network", "ls").stdout
+        # (docker joins labels in Go's random map order, we sort them.)
+        def json_rows(text):
+            return [r | {"Labels": sorted(r["Labels"].split(","))} for r in map(json.loads, text.splitlines())]
+        assert json_rows(berth(engine, "network", "ls", "--format", "json").stdout) == \
+            json_rows(engine.docker("network", "ls", "--format", "json").stdout)
+        assert nid in berth(engine, "network", "ls", "-q", "--no-trunc").stdout.split()
+        assert berth(engine, "network", "list", "-q").stdout == engine.docker("network", "ls", "-q").stdout
+        assert berth(engine, "network", "ls", "--filter", "label=team=core", "--format",
+                     "{{.Name}} {{.Internal}} {{.Labels}}").stdout == "cli-net-rt true bare=,team=core\n"
+
+        ours = json.loads(berth(engine, "network", "inspect", "cli-net-rt").stdout)
+        theirs = json.loads(engine.docker("network", "inspect", "cli-net-rt").stdout)
+        assert ours == theirs and len(ours) == 1
+        net = ours[0]
+        assert (net["Id"], net["Name"], net["Driver"], net["Internal"]) == (nid, "cli-net-rt", "bridge", True)
+        assert net["IPAM"]["Config"] == [{"Subnet": "10.88.0.0/24", "IPRange": "10.88.0.128/25", "Gateway": "10.88.0.1"}]
+        assert net["Labels"] == {"team": "core", "bare": ""}
+        assert net["Options"] == {"com.example.opt": "1"}
+        out = berth(engine, "network", "inspect", "-f",
+                    "{{.Name}} {{.Labels.team}}{{range .IPAM.Config}} {{.Subnet}} {{.Gateway}}{{end}}", nid[:12]).stdout
+        assert out == "cli-net-rt core 10.88.0.0/24 10.88.0.1\n"
+
+        assert berth(engine, "network", "rm", "cli-net-rt").stdout == "cli-net-rt\n"
+    finally:
+        berth(engine, "network", "rm", "cli-net-rt", check=False)
+    assert "cli-net-rt" not in berth(engine, "network", "ls", "--format", "{{.Name}}").stdout.split()
+    p = berth(engine, "network", "rm", "cli-net-rt", "bridge", check=False)
+    assert p.returncode == 1 and p.stdout == ""
+    lines = p.stderr.splitlines()
+    assert lines[0] == "Error response from daemon: network cli-net-rt not found"
+    assert len(lines) == 2 and lines[1].startswith("Error response from daemon:")  # bridge is built in
+    assert berth(engine, "network", "rm", "-f", "cli-net-rt").returncode == 0
+    p = berth(engine, "network", "inspect", "cli-net-rt", check=False)
+    assert (p.returncode, p.stdout) == (1, "[]\n")
+
+
+def test_network_create_mistakes_are_caught_before_the_daemon(engine):
+    p = berth(engine, "network", "create", "--subnet", "10.89.0.0/24", "--gateway", "10.90.0.1", "cli-net-bad", check=False)
+    assert (p.returncode, p.stderr) == (1, "no matching subnet for gateway 10.90.0.1\n")
+    p = berth(engine, "network", "create", "--gateway", "10.90.0.1", "cli-net-bad", check=False)
+    assert (p.returncode, p.stderr) == (1, "every ip-range or gateway must have a corresponding subnet\n")
+    assert "cli-net-bad" not in berth(engine, "network", "ls", "--format", "{{.Name}}").stdout.split()
+    berth(engine, "network", "create", "cli-net-dup")
+    try:
+        p = berth(engine, "network", "create", "cli-net-dup", check=False)
+        assert p.returncode == 1
+        assert p.stderr == engine.docker("network", "create", "cli-net-dup", check=False).stderr
+    finally:
+        berth(engine, "network", "rm", "cli-net-dup", check=False)
+
+
+def test_network_prune_removes_unused_networks_by_filter(engine):
+    berth(engine, "network", "create", "cli-prune-a")
+    berth(engine, "network", "create", "--label", "keep=1", "cli-prune-b")
+    try:
+        p = berth(engine, "network", "prune", "-f", "--filter", "label!=keep")
+        assert p.stdout == "Deleted Networks:\ncli-prune-a\n\n"
+        names = berth(engine, "network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert "cli-prune-a" not in names and "cli-prune-b" in names
+        # Declining the prompt removes nothing.
+        p = berth(engine, "network", "prune", input="n\n")
+        assert p.stdout.startswith("WARNING! This will remove all custom networks not used by at least one container.\n")
+        assert "cli-prune-b" in berth(engine, "network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert berth(engine, "network", "prune", input="y\n").stdout.endswith("Deleted Networks:\ncli-prune-b\n\n")
+        assert berth(engine, "network", "prune", "-f").stdout == ""
+    finally:
+        berth(engine, "network", "rm", "-f", "cli-prune-a", "cli-prune-b", check=False)
+
+
+def test_run_publishes_ports_on_a_network_with_an_alias(engine):
+    berth(engine, "network", "create", "--subnet", "10.91.0.0/24", "cli-web-net")
+    cid = ""
+    try:
+        cid = berth(engine, "run", "-d", "--name", "cli-web", "-p", "8080:80", "--expose", "81/udp",
+                    "--network", "cli-web-net", "--network-alias", "webalias",
+                    "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").stdout.strip()
+        assert berth(engine, "port", "cli-web").stdout == "80/tcp -> 0.0.0.0:8080\n"
+        assert berth(engine, "port", "cli-web").stdout == engine.docker("port", "cli-web").stdout
+        assert berth(engine, "port", "cli-web", "80").stdout == "0.0.0.0:8080\n"
+        assert berth(engine, "container", "port", "cli-web", "80/tcp").stdout == "0.0.0.0:8080\n"
+        for asked in ("81/tcp", "81/udp"):
+            p = berth(engine, "port", "cli-web", asked, check=False)
+            assert (p.returncode, p.stdout, p.stderr) == (1, "", f"Error: No public port '{asked}' published for cli-web\n")
+
+        lines = berth(engine, "ps", "--filter", "name=cli-web").stdout.splitlines()
+        assert lines[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        assert "81/udp, 0.0.0.0:8080->80/tcp" in lines[1]
+        ports = berth(engine, "ps", "--filter", "name=cli-web", "--format", "{{.Ports}}").stdout
+        assert ports == "81/udp, 0.0.0.0:8080->80/tcp\n"
+        assert ports == engine.docker("ps", "--filter", "name=cli-web", "--format", "{{.Ports}}").stdout
+        assert berth(engine, "ps", "--filter", "name=cli-web", "--format", "{{.Networks}}").stdout == "cli-web-net\n"
+
+        networks = json.loads(berth(engine, "inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+        assert list(networks) == ["cli-web-net"]
+        ip = networks["cli-web-net"]["IPAddress"]
+        assert ip.startswith("10.91.0.") and networks["cli-web-net"]["Aliases"] == ["webalias"]
+        assert berth(engine, "inspect", "-f", "{{.HostConfig.NetworkMode}}", cid).stdout == "cli-web-net\n"
+
+        # The alias resolves on the network, and the server answers there and on the published port.
+        p = berth(engine, "run", "--rm", "--network", "cli-web-net", "busybox", "nslookup", "webalias")
+        assert f"Address: {ip}" in p.stdout
+        p = berth(engine, "run", "--rm", "--network", "cli-web-net", "busybox", "wget", "-qO-", "http://webalias/hostname")
+        assert p.stdout == cid[:12] + "\n"
+        fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/hostname', timeout=10).read().decode(), end='')"
+        assert engine.in_netns("python3", "-c", fetch).stdout == cid[:12] + "\n"
+
+        # A network in use is not removed; the daemon says why.
+        p = berth(engine, "network", "rm", "cli-web-net", check=False)
+        assert p.returncode == 1 and p.stdout == ""
+        assert p.stderr.startswith("Error response from daemon: ") and "active endpoints" in p.stderr
+        assert p.stderr.splitlines()[0] == engine.docker("network", "rm", "cli-web-net", check=False).stderr.splitlines()[0]
+    finally:
+        if cid:
+            berth(engine, "rm", "-f", cid, check=False)
+        berth(engine, "network", "rm", "cli-web-net", check=False)
+
+
+def test_network_connect_and_disconnect_with_aliases(engine):
+    berth(engine, "network", "create", "cli-conn-net")
+    cid = berth(engine, "run", "-d", "--name", "cli-conn", "busybox", "sleep", "300").stdout.strip()
+    try:
+        assert berth(engine, "network", "connect", "--alias", "first,second", "--alias", "third",
+                     "cli-conn-net", "cli-conn").stdout == ""
+        networks = json.loads(berth(engine, "inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+        assert sorted(networks) == ["bridge", "cli-conn-net"]
+        assert networks["cli-conn-net"]["Aliases"] == ["first", "second", "third"]
+        ip = networks["cli-conn-net"]["IPAddress"]
+        members = json.loads(berth(engine, "network", "inspect", "cli-conn-net").stdout)[0]["Containers"]
+        assert list(members) == [cid] and members[cid]["Name"] == "cli-conn"
+        p = berth(engine, "run", "--rm", "--network", "cli-conn-net", "busybox", "nslookup", "second")
+        assert f"Address: {ip}" in p.stdout
+        assert berth(engine, "ps", "--filter", f"id={cid}", "--format", "{{.Networks}}").stdout == "bridge,cli-conn-net\n"
+
+        p = berth(engine, "network", "connect", "cli-conn-net", "cli-conn", check=False)
+        assert p.returncode == 1 and p.stderr.startswith("Error response from daemon: ")
+
+        assert berth(engine, "network", "disconnect", "cli-conn-net", "cli-conn").stdout == ""
+        networks = json.loads(berth(engine, "inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+        assert list(networks) == ["bridge"]
+        p = berth(engine, "network", "disconnect", "cli-conn-net", "cli-conn", check=False)
+        assert p.returncode == 1 and p.stderr.startswith("Error response from daemon: ")
+        assert berth(engine, "network", "disconnect", "-f", "cli-conn-net", "nosuchcontainer").returncode == 0
+
+        # Connected with a fixed address, as docker's --ip.
+        berth(engine, "network", "rm", "cli-conn-net")
+        berth(engine, "network", "create", "--subnet", "10.92.0.0/24", "cli-conn-net")
+        berth(engine, "network", "connect", "--ip", "10.92.0.42", "cli-conn-net", "cli-conn")
+        networks = json.loads(berth(engine, "inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+        assert networks["cli-conn-net"]["IPAddress"] == "10.92.0.42"
+        assert "10.92.0.42/24" in berth(engine, "exec", cid, "ip", "-4", "addr").stdout
+    finally:
+        berth(engine, "rm", "-f", cid, check=False)
+        berth(engine, "network", "rm", "cli-conn-net", check=False)
+
+
+def test_run_network_flag_mistakes_exit_125(engine):
+    p = berth(engine, "run", "--rm", "--network-alias", "x", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert p.stderr.startswith("berth: network-scoped aliases are only supported for user-defined networks\n")
+    p = berth(engine, "run", "--rm", "-p", "80-81:90-92", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert p.stderr.startswith("berth: invalid ranges specified for container and host Ports: 90-92 and 80-81\n")
+    p = berth(engine, "run", "--rm", "--network", "nosuchnetwork", "busybox", "true", check=False)
+    assert p.returncode == 125 and "Error response from daemon:" in p.stderr
+    assert berth(engine, "ps", "-aq").stdout.strip() == ""
+
+
+def test_run_dns_hosts_and_hostname_flags(engine):
+    p = berth(engine, "run", "--rm", "--dns", "9.9.9.9", "--dns-search", "example.com.", "--dns-option", "ndots:3",
+              "--add-host", "db=10.1.2.3", "--add-host", "cache:10.1.2.4", "-h", "box", "busybox",
+              "sh", "-c", "cat /etc/resolv.conf; cat /etc/hosts; hostname")
+    lines = p.stdout.splitlines()
+    assert "nameserver 9.9.9.9" in lines and "search example.com" in lines and "options ndots:3" in lines
+    assert "10.1.2.3\tdb" in lines and "10.1.2.4\tcache" in lines
+    assert lines[-1] == "box"
+    p = berth(engine, "run", "--rm", "--dns", "nine", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert "invalid argument \"nine\" for \"--dns\" flag: IP address is not correctly formatted: nine" in p.stderr
