@@ -654,8 +654,13 @@ extension Engine {
             if !hosts.hasSuffix("\n") { hosts += "\n" }
             for h in extra { hosts += "\(h.address)\t\(h.name)\n" }
         } else {
+            // Docker's order: the fully qualified name first, then the short one.
             var names = [hostname]
-            if let dot = hostname.firstIndex(of: ".") { names.append(String(hostname[..<dot])) }
+            if let domain = rec.config.domainname, !domain.isEmpty {
+                names = [hostname + "." + domain, hostname]
+            } else if let dot = hostname.firstIndex(of: ".") {
+                names.append(String(hostname[..<dot]))
+            }
             let first = orderedEndpointNames(rec).lazy.compactMap { rec.endpoints?[$0] }.first { $0.ipv4 != nil }
             let own = [first?.ipv4?.description, first?.ipv6?.description].compactMap { $0 }.map { (address: $0, names: names) }
             hosts = ContainerFiles.hosts(extraHosts: extra, own: own)
