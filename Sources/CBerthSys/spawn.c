@@ -101,6 +101,9 @@ static void fd_path(char out[32], int fd) {
 }
 
 static int sync_fd = -1;
+// Set in the grandchild when entering a pid or time namespace took a fork: its MSG_NS_READY and
+// its parent's MSG_PID race on the socket, and the runtime must wait for both.
+static int forked = 0;
 // After `start` released us: failures are written here for `start` to report (see child_main).
 static int fifo_fd = -1;
 // The state JSON for in-container hooks, sent by the parent once the pid is known: as
@@ -124,7 +127,12 @@ static int send_msg(int fd, int type, int value, const char *text) {
 
 static int recv_msg(int fd, berth_msg *m) {
     ssize_t r;
-    do { r = recv(fd, m, sizeof *m, 0); } while (r < 0 && errno == EINTR);
+    int resets = 0;
+    // A peer that closes its end with data still unread in its own queue leaves ECONNRESET
+    // pending on ours, and the kernel reports a pending error before queued messages
+    // (__skb_try_recv_datagram checks sock_error first). Reading it clears it: the message
+    // the peer sent before closing (or the end of file) comes with the next recv.
+    do { r = recv(fd, m, sizeof *m, 0); } while (r < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
     if (r == 0) return 0;
     if (r != (ssize_t)sizeof *m) return -1;
     return 1;
@@ -668,6 +676,7 @@ static void enter_namespaces(const berth_plan *p, int direct) {
             send_msg(sync_fd, MSG_PID, pid, NULL);
             _exit(0);
         }
+        forked = 1;
     }
 }
 
@@ -688,7 +697,7 @@ static void loopback_up(void) {
 static void child_main(const berth_plan *p, int direct) {
     reset_signals();
     enter_namespaces(p, direct);
-    if (send_msg(sync_fd, MSG_NS_READY, 0, NULL) != 0) _exit(1);
+    if (send_msg(sync_fd, MSG_NS_READY, forked, NULL) != 0) _exit(1);
     wait_for(MSG_GO);
     receive_state(state_creating, sizeof state_creating);
     receive_state(state_created, sizeof state_created);
@@ -863,6 +872,7 @@ int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH
     child->pid = pid;
     child->sync_fd = sv[0];
     if (!direct) child->helper = pid;
+    int ready = 0;  // MSG_NS_READY came from a forked grandchild before its parent's MSG_PID
     for (;;) {
         berth_msg m;
         int r = recv_msg(child->sync_fd, &m);
@@ -887,8 +897,13 @@ int berth_spawn_begin(const berth_plan *plan, berth_child *child, char err[BERTH
             waitpid(child->helper, NULL, 0);
             child->helper = 0;
             child->pid = m.value;
+            if (ready) return 0;
             break;
         case MSG_NS_READY:
+            if (m.value && child->helper) {
+                ready = 1;
+                break;
+            }
             if (child->helper) {
                 waitpid(child->helper, NULL, WNOHANG);
             }
@@ -930,8 +945,12 @@ int berth_spawn_finish(berth_child *child, const char *creating_json, const char
     }
     if (r == 1 && m.type == MSG_ERROR) {
         error_from_msg(&m, err);
+    } else if (r == 1) {
+        set_err(err, m.type == MSG_NS_READY ? "unexpected message from the container process (ns-ready)"
+                     : m.type == MSG_PID ? "unexpected message from the container process (pid)"
+                     : "unexpected message from the container process", 0);
     } else {
-        set_err(err, "unexpected message from the container process", 0);
+        set_err(err, "reading from the container process", errno);
     }
     berth_spawn_abort(child);
     return -1;
