@@ -123,10 +123,11 @@ extension Engine {
                 forwards += sandbox.forwards
                 sandboxes[rec.id] = sandbox
                 startDNS(rec)
-            } else if rec.endpoints?.values.contains(where: \.isLive) == true || FileSystem.exists(sandboxPath(rec.id)) {
+            } else if rec.networkReady || FileSystem.exists(sandboxPath(rec.id)) {
                 for (_, ep) in rec.endpoints ?? [:] where !ep.hostInterface.isEmpty { driver.removeStaleLink(ep.hostInterface) }
                 driver.removeSandbox(at: sandboxPath(rec.id))
                 clearLiveNetwork(&rec)
+                rec.networkReady = false
                 containers[rec.id] = rec
                 try? persist(rec)
             }
