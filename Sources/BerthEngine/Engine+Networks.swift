@@ -478,7 +478,7 @@ extension Engine {
         endpoint.gateway = net.isInternal ? nil : net.gateway
         endpoint.macAddress = ip.containerMAC
         endpoint.interface = "eth\(index)"
-        endpoint.hostInterface = net.driver == .bridge ? "vb" + rec.id.prefix(10) + String(index, radix: 16) : ""
+        endpoint.hostInterface = net.driver == .bridge ? NetworkDriver.hostInterfaceName() : ""
         let attachment = NetworkDriver.Attachment(network: net, interface: endpoint.interface, hostInterface: endpoint.hostInterface,
                                                   address: ip, address6: ip6, defaultRoute: defaultRoute)
         do {
@@ -529,9 +529,7 @@ extension Engine {
             networkDriver?.removeForwards(sandbox.forwards)
             if let dns = sandbox.dns { Task { await dns.close() } }
         }
-        for (_, ep) in rec.endpoints ?? [:] where !ep.hostInterface.isEmpty {
-            networkDriver?.removeStaleLink(ep.hostInterface)
-        }
+        // The container has exited: unpinning its namespace takes its links with it.
         networkDriver?.removeSandbox(at: sandboxPath(rec.id))
         clearLiveNetwork(&rec)
     }

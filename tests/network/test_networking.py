@@ -244,7 +244,8 @@ def test_host_port_in_use_is_a_conflict_and_leaves_nothing_behind(engine, cleanu
     p = engine.docker("run", "-d", "--name", "second", "-p", "8181:80", "busybox", *HTTPD, check=False)
     assert p.returncode != 0 and "port is already allocated" in p.stderr
     assert inspect(engine, "second")["State"]["Running"] is False
-    assert sorted(links(engine)) == before_links
+    # The kernel destroys the unpinned namespace and its veth pair in the background.
+    wait_for(lambda: sorted(links(engine)) == before_links, message="the failed start's links to go")
     assert nft_table(engine) == before_rules
     assert inspect(engine, "second")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
     # A port a host process holds is refused too.
@@ -265,13 +266,14 @@ def test_rules_and_links_go_with_the_container_and_the_network(engine, cleanup):
     network(engine, cleanup, "temp")
     nid = json.loads(engine.docker("network", "inspect", "temp").stdout)[0]["Id"]
     bridge = "br-" + nid[:12]
-    cid = run(engine, cleanup, "short", "--network", "temp", "-p", "8383:80", "busybox", *HTTPD)
-    veth = "vb" + cid[:10] + "0"
-    assert veth in links(engine) and bridge in links(engine)
+    before = {l for l in links(engine) if l.startswith("vb")}
+    run(engine, cleanup, "short", "--network", "temp", "-p", "8383:80", "busybox", *HTTPD)
+    [veth] = {l for l in links(engine) if l.startswith("vb")} - before
+    assert bridge in links(engine)
     assert "8383" in nft_table(engine)
     engine.docker("rm", "-f", "short")
     wait_for(lambda: veth not in links(engine), message="the veth to go")
-    assert "8383" not in nft_table(engine)
+    wait_for(lambda: "8383" not in nft_table(engine), message="the forward to go")
     assert bridge in nft_table(engine)
     engine.docker("network", "rm", "temp")
     assert bridge not in links(engine)
@@ -479,8 +481,8 @@ def test_daemon_restart_keeps_running_containers_reachable_without_duplicate_rul
         p = d.docker("run", "-d", "--name", "thief", "-p", "8686:80", "busybox", *HTTPD, check=False)
         assert p.returncode != 0 and "already allocated" in p.stderr
         d.docker("stop", "-t", "1", "live")
-        assert "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout
-        assert not [l for l in links(d) if l.startswith("vb")]
+        wait_for(lambda: "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout, message="the forward to go")
+        wait_for(lambda: not [l for l in links(d) if l.startswith("vb")], message="the veth to go")
         # A container that dies while berthd is down leaves nothing once berthd is back.
         d.docker("start", "live")
         wait_http(lambda: outside_get(d, f"http://{HOST_IP}:8686/hostname"), cid[:12], "after the start")
@@ -491,7 +493,7 @@ def test_daemon_restart_keeps_running_containers_reachable_without_duplicate_rul
         d.start()
         wait_for(lambda: inspect(d, "live")["State"]["Status"] == "exited", message="the exit to be seen")
         wait_for(lambda: not [l for l in links(d) if l.startswith("vb")], message="the veth to go")
-        assert "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout
+        wait_for(lambda: "8686" not in d.in_netns("nft", "list", "table", "ip", "berth").stdout, message="the forward to go")
         assert not list((d.data_root / "netns").iterdir())
     finally:
         d.outside.close()
