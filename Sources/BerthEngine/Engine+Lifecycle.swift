@@ -40,6 +40,7 @@ extension Engine {
                 throw Self.mapError(error)
             }
             let endpoints = try plannedEndpoints(hostConfig, request.networkingConfig)
+            _ = try Self.portRequests(hostConfig, exposed: [])  // bad port specs are a 400 now, not at start
             mountPlan = try planMounts(config: request.config, hostConfig: hostConfig,
                                        imageVolumes: Array((image.config.config?.volumes ?? [:]).keys), layers: mount.lower)
             var specHostConfig = mountPlan.specHostConfig(hostConfig)

@@ -112,18 +112,25 @@ extension Engine {
         return nil
     }
 
+    /// What `PortBindings` and `PublishAllPorts` ask for; also the check at create.
+    static func portRequests(_ hc: DockerHostConfig, exposed: [String], defaultHostIP: IPv4Address? = nil) throws(EngineError) -> [PortRequest] {
+        var bindings: [String: [(hostIP: String?, hostPort: String?)]] = [:]
+        for (key, list) in hc.portBindings ?? [:] { bindings[key] = (list ?? []).map { ($0.hostIp, $0.hostPort) } }
+        return try networkCall { () throws(NetworkError) in
+            try PortRequest.requests(bindings: bindings, exposed: exposed, publishAll: hc.publishAllPorts == true,
+                                     defaultHostIP: defaultHostIP)
+        }
+    }
+
     func publishPorts(_ rec: inout ContainerRecord) throws(EngineError) {
         guard let driver = networkDriver else { return }
         let hc = rec.hostConfig
-        var bindings: [String: [(hostIP: String?, hostPort: String?)]] = [:]
-        for (key, list) in hc.portBindings ?? [:] { bindings[key] = (list ?? []).map { ($0.hostIp, $0.hostPort) } }
-        guard !bindings.isEmpty || hc.publishAllPorts == true else { rec.publishedPorts = nil; return }
+        guard hc.portBindings?.isEmpty == false || hc.publishAllPorts == true else { rec.publishedPorts = nil; return }
         guard let target = publishTarget(rec) else { rec.publishedPorts = nil; return }
         let defaultIP = orderedEndpointNames(rec).first.flatMap { rec.endpoints?[$0] }.flatMap { networks[$0.networkID]?.defaultHostIP }
+        let requests = try Self.portRequests(hc, exposed: Array((rec.config.exposedPorts ?? [:]).keys), defaultHostIP: defaultIP)
         var sandbox = sandboxes[rec.id] ?? NetworkSandbox()
         try Self.networkCall { () throws(NetworkError) in
-            let requests = try PortRequest.requests(bindings: bindings, exposed: Array((rec.config.exposedPorts ?? [:]).keys),
-                                                    publishAll: hc.publishAllPorts == true, defaultHostIP: defaultIP)
             for request in requests {
                 let reservation = try PortReservation.reserve(request)
                 sandbox.reservations.append(reservation)

@@ -355,13 +355,7 @@ def test_invalid_port_specs_are_refused(engine, cleanup):
         body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"PortBindings": {key: [{"HostPort": "8080"}]}}}
         status, _, raw = engine.request("POST", "/containers/create?name=badport", body=json.dumps(body),
                                         headers={"Content-Type": "application/json"})
-        if status == 201:
-            cleanup["containers"].append("badport")
-            p = engine.docker("start", "badport", check=False)
-            assert p.returncode != 0 and ("invalid" in p.stderr), p.stderr
-            engine.docker("rm", "-f", "badport")
-        else:
-            assert status == 400, raw
+        assert status == 400 and b"invalid" in raw, raw
     p = engine.docker("run", "--rm", "-p", "70000:80", "busybox", "true", check=False)
     assert p.returncode != 0
 
