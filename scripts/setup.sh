@@ -19,6 +19,7 @@ PKGS=(
   libnl-3-dev libnl-route-3-dev  # BerthNetlink: links, addresses, routes over rtnetlink
   libnftables-dev  # BerthFirewall: Berth's nftables tables
   nftables         # tests and operators: `nft list table ip berth`
+  iptables         # BerthFirewall's backend for hosts without nf_tables (--firewall-backend iptables)
 )
 missing=()
 for p in "${PKGS[@]}"; do

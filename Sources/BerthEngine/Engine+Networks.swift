@@ -14,8 +14,10 @@ public struct NetworkOptions: Sendable {
     public var bridgeIP: IPv4Subnet?
     public var interContainer = true
     public var ipForward = true
-    /// Berth's nftables table.
+    /// Berth's nftables table (or the prefix of its iptables chains).
     public var firewallTable = "berth"
+    /// `nftables`, `iptables`, or `auto`: nftables where the kernel has it.
+    public var firewallBackend = "auto"
     /// The host's resolver configuration, which containers inherit.
     public var resolvConf = "/etc/resolv.conf"
     public init() {}
@@ -75,7 +77,9 @@ extension Engine {
             loaded[net.id] = net
         }
         networks = loaded
-        let driver = try Self.networkCall { () throws(NetworkError) in try NetworkDriver(table: networkOptions.firewallTable) }
+        let driver = try Self.networkCall { () throws(NetworkError) in
+            try NetworkDriver(table: networkOptions.firewallTable, backend: networkOptions.firewallBackend)
+        }
         networkDriver = driver
         if networkOptions.ipForward {
             try Self.networkCall { () throws(NetworkError) in try driver.enableForwarding() }

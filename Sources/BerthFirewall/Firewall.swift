@@ -1,6 +1,7 @@
-// BerthFirewall owns Berth's nftables tables (NAT, published ports, network isolation) and
-// nothing else: it never reads or changes another table. It knows nothing of containers or the
-// engine; BerthNetwork decides which networks and forwards exist and hands them over.
+// BerthFirewall owns Berth's nftables tables (NAT, published ports, network isolation), or on
+// hosts without nf_tables Berth's iptables chains and the one jump to each, and nothing else.
+// It knows nothing of containers or the engine; BerthNetwork decides which networks and
+// forwards exist and hands them over.
 
 /// Berth's nftables tables: `table ip <table>` (NAT and forward filtering) and, when a network
 /// has inter-container communication off, `table bridge <table>`. Every change is one nft
@@ -29,57 +30,108 @@ public struct Firewall: Sendable {
     public let table: String
     /// Path of a pinned network namespace to act in (tests); nil for the caller's own.
     public let namespace: String?
+    /// nftables tables, or iptables chains named `<TABLE>-DNAT` etc. (see IPTablesRuleset).
+    public let backend: FirewallBackend
 
-    public init(table: String = "berth", namespace: String? = nil) {
+    public init(table: String = "berth", namespace: String? = nil, backend: FirewallBackend = .nftables) {
         self.table = table
         self.namespace = namespace
+        self.backend = backend
     }
 
-    /// Replaces Berth's tables, in one transaction, with exactly these networks and forwards.
-    /// Works whether or not the tables exist, so it also reconciles after a crash.
+    /// nftables when libnftables can talk to the kernel's nf_tables (in `namespace`, if given),
+    /// else iptables.
+    public static func detectBackend(namespace: String? = nil) -> FirewallBackend {
+        (try? NFTables.run("list tables", in: namespace)) != nil ? .nftables : .iptables
+    }
+
+    /// Replaces Berth's tables (chains), in one transaction per table, with exactly these
+    /// networks and forwards. Works whether or not they exist, so it also reconciles after a crash.
     public func apply(networks: [BridgeNetwork], forwards: [PortForward]) throws(FirewallError) {
         try validate(networks: networks, forwards: forwards)
-        _ = try NFTables.run(Firewall.render(table: table, networks: networks, forwards: forwards), in: namespace)
+        switch backend {
+        case .nftables:
+            _ = try NFTables.run(Firewall.render(table: table, networks: networks, forwards: forwards), in: namespace)
+        case .iptables:
+            try IPTables.apply(table: table, namespace: namespace, networks: networks, forwards: forwards)
+        }
     }
 
-    /// Checks with libnftables and the kernel that `apply` would succeed, changing nothing.
+    /// Checks with the kernel (libnftables, or `iptables-restore --test`) that `apply` would
+    /// succeed, changing nothing.
     public func check(networks: [BridgeNetwork], forwards: [PortForward]) throws(FirewallError) {
         try validate(networks: networks, forwards: forwards)
-        _ = try NFTables.run(Firewall.render(table: table, networks: networks, forwards: forwards),
-                             in: namespace, dryRun: true)
+        switch backend {
+        case .nftables:
+            _ = try NFTables.run(Firewall.render(table: table, networks: networks, forwards: forwards),
+                                 in: namespace, dryRun: true)
+        case .iptables:
+            try IPTables.apply(table: table, namespace: namespace, networks: networks, forwards: forwards, dryRun: true)
+        }
     }
 
-    /// Adds published-port forwards as map elements. Fails, adding none, if any (proto, hostIP,
-    /// hostPort) key is present already or the tables do not exist (`apply` first).
+    /// Adds published-port forwards (map elements, or DNAT rules). Fails, adding none, if any
+    /// (proto, hostIP, hostPort) key is present already or Berth's tables do not exist (`apply` first).
     public func add(_ forwards: [PortForward]) throws(FirewallError) {
-        try Ruleset.validate(table: table)
+        try validateTable()
         try Ruleset.validate(forwards: forwards, uniqueKeys: true)
         guard !forwards.isEmpty else { return }
-        _ = try NFTables.run(Ruleset.addition(table: table, forwards: forwards), in: namespace)
+        switch backend {
+        case .nftables: _ = try NFTables.run(Ruleset.addition(table: table, forwards: forwards), in: namespace)
+        case .iptables: try IPTables.add(table: table, namespace: namespace, forwards)
+        }
     }
 
     /// Removes published-port forwards. Absent forwards are skipped; a key that now leads to a
     /// different container fails the call, removing none.
     public func remove(_ forwards: [PortForward]) throws(FirewallError) {
-        try Ruleset.validate(table: table)
+        try validateTable()
         try Ruleset.validate(forwards: forwards, uniqueKeys: false)
         guard !forwards.isEmpty else { return }
-        _ = try NFTables.run(Ruleset.removal(table: table, forwards: forwards), in: namespace)
+        switch backend {
+        case .nftables: _ = try NFTables.run(Ruleset.removal(table: table, forwards: forwards), in: namespace)
+        case .iptables: try IPTables.remove(table: table, namespace: namespace, forwards)
+        }
     }
 
-    /// Removes Berth's tables; nothing to do if they are absent.
+    /// Removes Berth's tables (chains and the jumps to them); nothing to do if they are absent.
     public func removeAll() throws(FirewallError) {
-        try Ruleset.validate(table: table)
-        _ = try NFTables.run(Ruleset.removal(table: table), in: namespace)
+        try validateTable()
+        switch backend {
+        case .nftables: _ = try NFTables.run(Ruleset.removal(table: table), in: namespace)
+        case .iptables: try IPTables.removeAll(table: table, namespace: namespace)
+        }
     }
 
-    /// The nft script `apply` runs (for tests and `--debug`).
-    public static func render(table: String, networks: [BridgeNetwork], forwards: [PortForward]) -> String {
-        Ruleset.script(table: table, networks: networks, forwards: forwards)
+    /// The script `apply` runs (for tests and `--debug`): the nft script, or for iptables the
+    /// `iptables-restore` then `ip6tables-restore` input as for a host without Berth's chains.
+    public static func render(table: String, networks: [BridgeNetwork], forwards: [PortForward],
+                              backend: FirewallBackend = .nftables) -> String {
+        switch backend {
+        case .nftables:
+            return Ruleset.script(table: table, networks: networks, forwards: forwards)
+        case .iptables:
+            let empty = IPTablesDump(parsing: "")
+            var out = "# iptables-restore --noflush\n"
+            out += IPTablesRuleset.script(table: table, family: .ipv4, networks: networks, forwards: forwards, dump: empty)
+            let dualStack = networks.filter { $0.subnet6 != nil }
+            if !dualStack.isEmpty {
+                out += "# ip6tables-restore --noflush\n"
+                out += IPTablesRuleset.script(table: table, family: .ipv6, networks: dualStack, forwards: [], dump: empty)
+            }
+            return out
+        }
+    }
+
+    private func validateTable() throws(FirewallError) {
+        switch backend {
+        case .nftables: try Ruleset.validate(table: table)
+        case .iptables: try IPTablesRuleset.validate(table: table)
+        }
     }
 
     private func validate(networks: [BridgeNetwork], forwards: [PortForward]) throws(FirewallError) {
-        try Ruleset.validate(table: table)
+        try validateTable()
         try Ruleset.validate(networks: networks)
         try Ruleset.validate(forwards: forwards, uniqueKeys: true)
     }

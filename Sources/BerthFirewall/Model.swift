@@ -8,6 +8,9 @@ public struct FirewallError: Error, CustomStringConvertible, Sendable {
         case rejected
         /// The network namespace to act in could not be entered.
         case namespace
+        /// This host cannot do what was asked (a missing tool, or icc=false with iptables but
+        /// without br_netfilter).
+        case unsupported
     }
     public let code: Code
     public let message: String
@@ -16,6 +19,12 @@ public struct FirewallError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
     public var description: String { message }
+}
+
+/// How Berth's rules reach the kernel: its own nftables tables through libnftables, or its own
+/// chains through iptables-restore on hosts whose kernel has no nf_tables.
+public enum FirewallBackend: String, Sendable {
+    case nftables, iptables
 }
 
 public struct BridgeNetwork: Sendable, Hashable {

@@ -14,11 +14,25 @@ public final class NetworkDriver: Sendable {
     /// them (a new forward for the same port) still runs after them.
     let firewallQueue = DispatchQueue(label: "berth.firewall")
 
-    /// `table` names Berth's nftables tables (one daemon per network namespace owns them).
-    public init(table: String = "berth") throws(NetworkError) {
+    /// `table` names Berth's nftables tables (one daemon per network namespace owns them), or
+    /// its iptables chains. `backend`: `nftables`, `iptables`, or `auto` for nftables where the
+    /// kernel has nf_tables and iptables elsewhere.
+    public init(table: String = "berth", backend: String = "auto") throws(NetworkError) {
         host = try Self.netlink { () throws(NetlinkError) in try Netlink() }
-        firewall = Firewall(table: table)
+        let chosen: FirewallBackend
+        switch backend {
+        case "auto": chosen = Firewall.detectBackend()
+        case let name:
+            guard let b = FirewallBackend(rawValue: name) else {
+                throw NetworkError(.invalidArgument, "unknown firewall backend \(name): want nftables, iptables or auto")
+            }
+            chosen = b
+        }
+        firewall = Firewall(table: table, backend: chosen)
     }
+
+    /// The firewall backend in use.
+    public var firewallBackend: String { firewall.backend.rawValue }
 
     /// Turns on IPv4 forwarding, which bridged containers need to reach beyond their bridge.
     public func enableForwarding() throws(NetworkError) {

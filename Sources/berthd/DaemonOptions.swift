@@ -56,6 +56,8 @@ struct DaemonOptions: Sendable {
               --icc                inter-container traffic on the default bridge (default true)
               --ip-forward         turn on net.ipv4.ip_forward (default true)
               --firewall-table string  the nftables table berthd owns (default berth)
+              --firewall-backend string  nftables, iptables, or auto: nftables where the kernel has
+                                   nf_tables (default auto)
               --resolv-conf string the host's resolver configuration that containers inherit and the
                                    embedded DNS forwards to (default /etc/resolv.conf)
           -v, --version            print the version
@@ -82,7 +84,7 @@ struct DaemonFlags {
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
             (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value), (["init-path"], .value),
             (["insecure-registry"], .value), (["registry-mirror"], .value), (["bridge", "b"], .value), (["bip"], .value),
-            (["icc"], .bool), (["ip-forward"], .bool), (["firewall-table"], .value), (["resolv-conf"], .value),
+            (["icc"], .bool), (["ip-forward"], .bool), (["firewall-table"], .value), (["resolv-conf"], .value), (["firewall-backend"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
         for (names, kind) in list { for n in names { map[n] = (names[0], kind) } }
@@ -143,12 +145,13 @@ struct DaemonConfigFile: Decodable {
     var icc: Bool?
     var ipForward: Bool?
     var firewallTable: String?
+    var firewallBackend: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hosts, dataRoot = "data-root", execRoot = "exec-root", debug, group, pidFile = "pidfile"
         case logFormat = "log-format", logLevel = "log-level", tls, tlsVerify = "tlsverify", initPath = "init-path"
         case insecureRegistries = "insecure-registries", registryMirrors = "registry-mirrors"
-        case bridge, bip, icc, ipForward = "ip-forward", firewallTable = "firewall-table"
+        case bridge, bip, icc, ipForward = "ip-forward", firewallTable = "firewall-table", firewallBackend = "firewall-backend"
     }
 
     /// Keys present in the file, to warn about the ones berthd ignores.
@@ -204,6 +207,7 @@ extension DaemonOptions {
             if let v = file.icc { options.network.interContainer = v }
             if let v = file.ipForward { options.network.ipForward = v }
             if let v = file.firewallTable { options.network.firewallTable = v }
+            if let v = file.firewallBackend { options.network.firewallBackend = v }
         } else if let explicitFile {
             throw UsageError(message: "cannot read configuration file \(explicitFile)")
         }
@@ -230,6 +234,12 @@ extension DaemonOptions {
         if let v = flags.bool("icc") { options.network.interContainer = v }
         if let v = flags.bool("ip-forward") { options.network.ipForward = v }
         if let v = flags.string("firewall-table") { options.network.firewallTable = v }
+        if let v = flags.string("firewall-backend") {
+            guard ["auto", "nftables", "iptables"].contains(v) else {
+                throw UsageError(message: "invalid --firewall-backend \(v): want nftables, iptables or auto")
+            }
+            options.network.firewallBackend = v
+        }
         if let v = flags.string("resolv-conf") { options.network.resolvConf = v }
         if options.network.bridge != "none" {
             do { try NetworkDefinition.validateInterfaceName(options.network.bridge) } catch {

@@ -4,8 +4,11 @@ import XCTest
 @testable import BerthFirewall
 
 /// Real UDP traffic through Berth's rules: a "host" namespace with bridge berth0 (172.18.0.1/16)
-/// and two "container" namespaces on it, c1 (172.18.0.2) and c2 (172.18.0.3).
-final class PublishedPortTrafficTests: NamespaceTestCase {
+/// and two "container" namespaces on it, c1 (172.18.0.2) and c2 (172.18.0.3). Subclassed to run
+/// the same traffic through the iptables backend.
+class PublishedPortTrafficTests: NamespaceTestCase {
+    var backend: FirewallBackend { .nftables }
+
     private var host = "", c1 = "", c2 = ""
     private var firewall = Firewall()
     private var receiver: Int32 = -1
@@ -34,7 +37,7 @@ final class PublishedPortTrafficTests: NamespaceTestCase {
             try Sysctl.write("net.ipv4.ip_forward", "1")
             try Sysctl.write("net/ipv4/conf/berth0/route_localnet", "1")
         }
-        firewall = Firewall(table: "berth", namespace: host)
+        firewall = Firewall(table: "berth", namespace: host, backend: backend)
         receiver = try NetworkNamespace.bindSocket(in: c1, type: Int32(SOCK_DGRAM.rawValue), address: "0.0.0.0", port: 80)
     }
 
@@ -94,6 +97,13 @@ final class PublishedPortTrafficTests: NamespaceTestCase {
             try send("direct, icc on", from: c2, to: "172.18.0.2", port: 80)
             XCTAssertEqual(receive()?.source, "172.18.0.3", "br_netfilter \(bridgeNetfilter)")
 
+            if backend == .iptables && !bridgeNetfilter {
+                // Bridged frames never reach iptables: refused rather than silently not enforced.
+                XCTAssertThrowsError(try firewall.apply(networks: [isolated], forwards: [published])) { error in
+                    XCTAssertEqual((error as? FirewallError)?.code, .unsupported, "\(error)")
+                }
+                continue
+            }
             try firewall.apply(networks: [isolated], forwards: [published])
             try send("direct, icc off", from: c2, to: "172.18.0.2", port: 80)
             XCTAssertNil(receive(timeout: 300), "br_netfilter \(bridgeNetfilter)")
@@ -122,15 +132,22 @@ final class PublishedPortTrafficTests: NamespaceTestCase {
 
     func testHostForwardRuleBlocksPublishedPort() throws {
         try firewall.apply(networks: [web], forwards: [published])
-        // The rule the Firewall doc comment tells operators to add, in a table of their own.
-        _ = try NFTables.run("""
-            table inet filter {
-                chain forward {
-                    type filter hook forward priority filter; policy accept;
-                    meta l4proto udp ct original proto-dst 8080 drop
+        switch backend {
+        case .nftables:
+            // The rule the Firewall doc comment tells operators to add, in a table of their own.
+            _ = try NFTables.run("""
+                table inet filter {
+                    chain forward {
+                        type filter hook forward priority filter; policy accept;
+                        meta l4proto udp ct original proto-dst 8080 drop
+                    }
                 }
-            }
-            """, in: host)
+                """, in: host)
+        case .iptables:
+            // The rule the IPTables doc comment tells operators to add, above Berth's jump.
+            _ = try IPTables.run("iptables", ["-I", "FORWARD", "1", "-p", "udp", "-m", "conntrack",
+                                              "--ctorigdstport", "8080", "-j", "DROP"], namespace: host)
+        }
         try send("blocked", from: c2, to: "172.18.0.1", port: 8080)
         XCTAssertNil(receive(timeout: 300))
         // Re-applying Berth's tables does not undo the host's rule.
@@ -177,6 +194,24 @@ final class PublishedPortTrafficTests: NamespaceTestCase {
         let source = "\(address >> 24).\((address >> 16) & 0xff).\((address >> 8) & 0xff).\(address & 0xff)"
         return (String(decoding: buffer[..<count], as: UTF8.self), source)
     }
+}
+
+/// The same traffic through Berth's iptables chains instead of its nftables tables.
+final class IPTablesPublishedPortTrafficTests: PublishedPortTrafficTests {
+    override var backend: FirewallBackend { .iptables }
+
+    override func setUpWithError() throws {
+        try XCTSkipIf(IPTables.locate("iptables-restore") == nil, "iptables is not installed")
+        try super.setUpWithError()
+    }
+
+    // Linux test discovery lists only methods a class declares itself.
+    override func testPublishedPortReachesContainerFromHostLoopbackAndBridgeAddress() throws { try super.testPublishedPortReachesContainerFromHostLoopbackAndBridgeAddress() }
+    override func testAddressBoundForwardAnswersOnlyOnThatAddress() throws { try super.testAddressBoundForwardAnswersOnlyOnThatAddress() }
+    override func testRemovedForwardNoLongerDelivers() throws { try super.testRemovedForwardNoLongerDelivers() }
+    override func testHairpinFromContainerOnSameBridge() throws { try super.testHairpinFromContainerOnSameBridge() }
+    override func testIccOffDropsContainerToContainerTrafficButNotHostTraffic() throws { try super.testIccOffDropsContainerToContainerTrafficButNotHostTraffic() }
+    override func testHostForwardRuleBlocksPublishedPort() throws { try super.testHostForwardRuleBlocksPublishedPort() }
 }
 
 private struct POSIXError: Error, CustomStringConvertible {

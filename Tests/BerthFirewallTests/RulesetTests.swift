@@ -8,6 +8,8 @@ final class RulesetTests: XCTestCase {
         XCTAssertTrue(script.hasPrefix("""
             add table ip berth
             delete table ip berth
+            add table ip6 berth
+            delete table ip6 berth
             add table bridge berth
             delete table bridge berth
             table ip berth {

@@ -578,3 +578,26 @@ def test_ipv6_dual_stack_network(engine, cleanup):
     p = engine.docker("network", "create", "--ipv6", "--subnet", "fd42:1:0:0:8000::/80", "clash6", check=False)
     cleanup["networks"].append("clash6")
     assert p.returncode != 0 and "overlaps" in p.stderr
+
+
+def test_iptables_backend_publishes_and_segments_like_nftables(busybox_tar):
+    # For hosts without nf_tables: the same model through iptables-restore.
+    d = start_engine(busybox_tar, ["--firewall-backend", "iptables"])
+    d.outside = Outside(d.netns)
+    try:
+        d.docker("network", "create", "ipta")
+        d.docker("network", "create", "iptb")
+        cid = d.docker("run", "-d", "--name", "ipweb", "--network", "ipta", "-p", "8989:80", "busybox", *HTTPD).stdout.strip()
+        wait_http(lambda: outside_get(d, f"http://{HOST_IP}:8989/hostname"), cid[:12], "published port via iptables")
+        assert cid[:12] in d.in_netns("busybox", "wget", "-q", "-O-", "http://127.0.0.1:8989/hostname").stdout
+        ip = inspect(d, "ipweb")["NetworkSettings"]["Networks"]["ipta"]["IPAddress"]
+        assert fetch(d, "--network", "iptb", url=f"http://{ip}/hostname", timeout=2).returncode != 0
+        assert cid[:12] in fetch(d, "--network", "ipta", url="http://ipweb/hostname").stdout
+        saved = d.in_netns("iptables-save").stdout
+        assert "BERTH-DNAT" in saved and "--dport 8989" in saved and saved.count("-j BERTH-FORWARD") == 1
+        assert d.in_netns("nft", "list", "table", "ip", "berth", check=False).returncode != 0
+        d.docker("rm", "-f", "ipweb")
+        wait_for(lambda: "--dport 8989" not in d.in_netns("iptables-save").stdout, message="the DNAT rule to go")
+    finally:
+        d.outside.close()
+        cleanup_daemon(d)
