@@ -25,10 +25,10 @@ extension Engine {
         let mode = rec.hostConfig.networkMode ?? "default"
         let managed = !(mode == "host" || mode.hasPrefix("container:"))
         if managed {
-            guard networkDriver != nil else { throw EngineError(.invalidState, "networking is not set up") }
-            try Self.networkCall { () throws(NetworkError) in try networkDriver!.createSandbox(at: sandboxPath(rec.id)) }
+            guard let driver = networkDriver else { throw EngineError(.invalidState, "networking is not set up") }
+            try Self.networkCall { () throws(NetworkError) in try driver.createSandbox(at: sandboxPath(rec.id)) }
+            sandboxes[rec.id] = NetworkSandbox()
         }
-        if managed { sandboxes[rec.id] = NetworkSandbox() }
         do {
             if managed {
                 var first = true
