@@ -55,6 +55,25 @@ struct DockerContainerInspect: Encodable, Sendable {
             case globalIPv6Address = "GlobalIPv6Address", globalIPv6PrefixLen = "GlobalIPv6PrefixLen", dnsNames = "DNSNames"
         }
 
+        /// dockerd writes empty lists and maps as `null` rather than leaving them out.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(ipamConfig, forKey: .ipamConfig)
+            try c.encode(links, forKey: .links)
+            try c.encode(aliases, forKey: .aliases)
+            try c.encode(macAddress, forKey: .macAddress)
+            try c.encode(driverOpts, forKey: .driverOpts)
+            try c.encode(networkID, forKey: .networkID)
+            try c.encode(endpointID, forKey: .endpointID)
+            try c.encode(gateway, forKey: .gateway)
+            try c.encode(ipAddress, forKey: .ipAddress)
+            try c.encode(ipPrefixLen, forKey: .ipPrefixLen)
+            try c.encode(ipv6Gateway, forKey: .ipv6Gateway)
+            try c.encode(globalIPv6Address, forKey: .globalIPv6Address)
+            try c.encode(globalIPv6PrefixLen, forKey: .globalIPv6PrefixLen)
+            try c.encode(dnsNames, forKey: .dnsNames)
+        }
+
         init(_ ep: Endpoint, containerID: String, name: String, userDefined: Bool) {
             if ep.requestedIPv4 != nil || ep.requestedIPv6 != nil {
                 ipamConfig = IPAMConfig(ipv4Address: ep.requestedIPv4?.description, ipv6Address: ep.requestedIPv6?.description)
