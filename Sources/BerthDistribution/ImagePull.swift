@@ -236,15 +236,20 @@ extension RegistryClient {
                             lease: ContentStore.Lease, slots: TransferSlots,
                             progress: @escaping @Sendable (TransferProgress) -> Void) async throws {
         let id = layer.digest.shortHex
+        var unpacked = false
         if !store.content.has(layer.digest) {
+            // Unpacked as it arrives, unless the layer is there already.
+            let stream = store.snapshots.hasLayer(diffID) ? nil : LayerStream(diffID: diffID, snapshots: store.snapshots)
             await slots.acquire()
             let downloaded: Bool
             do {
                 downloaded = try await inFlight.run(layer.digest) {
-                    try await self.download(layer, session: session, content: store.content, lease: lease, progress: progress)
+                    try await self.download(layer, session: session, content: store.content, lease: lease, stream: stream,
+                                            progress: progress)
                 }
             } catch {
                 await slots.release()
+                await stream?.abandon()
                 throw error
             }
             await slots.release()
@@ -252,28 +257,39 @@ extension RegistryClient {
                 guard store.content.has(layer.digest) else { throw RegistryError(.unavailable, "download of \(layer.digest) failed") }
                 progress(TransferProgress(id: id, status: "Download complete"))
             }
+            if let stream {
+                progress(TransferProgress(id: id, status: "Extracting", current: 0, total: layer.size))
+                do { unpacked = try await stream.finish() } catch let error as ImageError {
+                    throw RegistryError(.invalid, "failed to register layer: \(error.message)")
+                }
+            }
         } else {
             progress(TransferProgress(id: id, status: "Download complete"))
         }
-        progress(TransferProgress(id: id, status: "Extracting", current: 0, total: layer.size))
-        do {
-            try await blocking {
-                let fd = try store.content.open(layer.digest)
-                defer { close(fd) }
-                try store.snapshots.unpackLayer(diffID, from: fd)
+        if !unpacked {
+            progress(TransferProgress(id: id, status: "Extracting", current: 0, total: layer.size))
+            do {
+                try await blocking {
+                    let fd = try store.content.open(layer.digest)
+                    defer { close(fd) }
+                    try store.snapshots.unpackLayer(diffID, from: fd)
+                }
+            } catch let error as ImageError {
+                throw RegistryError(.invalid, "failed to register layer: \(error.message)")
             }
-        } catch let error as ImageError {
-            throw RegistryError(.invalid, "failed to register layer: \(error.message)")
         }
         progress(TransferProgress(id: id, status: "Extracting", current: layer.size, total: layer.size))
         progress(TransferProgress(id: id, status: "Pull complete"))
     }
 
-    /// Streams a blob into the content store while hashing it; a connection lost midway is
-    /// resumed with a `Range` request from what was written. The blob becomes visible only
-    /// once its size and digest match the descriptor.
+    /// Streams a blob into the content store while hashing it, and into `stream` (the
+    /// unpacker) when given; a connection lost midway is resumed with a `Range` request from
+    /// what was written. The blob becomes visible only once its size and digest match the
+    /// descriptor.
     private func download(_ layer: Descriptor, session: RegistrySession, content: ContentStore, lease: ContentStore.Lease,
+                          stream: LayerStream?,
                           progress: @escaping @Sendable (TransferProgress) -> Void) async throws {
+        var stream = stream
         let id = layer.digest.shortHex
         let verificationFailed = "filesystem layer verification failed for digest \(layer.digest)"
         var writer = try content.writer(lease: lease)
@@ -284,15 +300,18 @@ extension RegistryClient {
             if writer.count > 0 { headers.add(name: "Range", value: "bytes=\(writer.count)-") }
             let response = try await session.send(.GET, "/blobs/\(layer.digest)", headers: headers)
             if response.status == .ok && writer.count > 0 {
-                // The registry ignored the range: start over.
+                // The registry ignored the range: start over, and unpack from the file after.
                 writer.abort()
                 writer = try content.writer(lease: lease)
+                await stream?.abandon()
+                stream = nil
             } else if response.status != .ok && response.status != .partialContent {
                 throw await session.failure(response)
             }
             do {
                 for try await buffer in response.body {
                     try buffer.withUnsafeReadableBytes { try writer.write($0) }
+                    if let stream { await stream.feed(Array(buffer.readableBytesView)) }
                     if writer.count > layer.size {
                         writer.abort()
                         throw RegistryError(.invalid, "\(verificationFailed): more than the \(layer.size) bytes the manifest declares")
