@@ -58,24 +58,39 @@ extension Engine {
 
     /// `POST /images/{name}/push?tag=`: the local image `name:tag` (tag `latest` by default)
     /// pushed to the registry its name points at, progress streamed as for a pull.
+    /// `POST /images/{name}/push`. With no tag in `name` or `tag`, every local tag of the
+    /// repository is pushed, one after the other (`docker push --all-tags`), as dockerd does.
     public nonisolated func pushImage(_ name: String, tag: String, auth: String?) async throws -> AsyncThrowingStream<TransferProgress, any Error> {
-        let target = try Self.distributionCall { () throws -> Reference in
+        let ref = try Self.distributionCall { () throws -> Reference in
             let ref = try Reference(parsing: name)
             guard ref.digest == nil else { throw ImageError(.invalidArgument, "cannot push a digest reference") }
-            return tag.isEmpty ? ref.withDefaultTag() : ref.tagged(tag)
+            return tag.isEmpty ? ref : ref.tagged(tag)
         }
-        let image: ImageStore.Image
-        do { image = try images.image(target.description) } catch {
-            throw EngineError(.notFound, "An image does not exist locally with the tag: \(target.familiarName)")
+        var targets: [(Reference, ImageStore.Image)] = []
+        if ref.tag != nil {
+            do { targets = [(ref, try images.image(ref.description))] } catch {
+                throw EngineError(.notFound, "An image does not exist locally with the tag: \(ref.familiarName)")
+            }
+        } else {
+            let tagged = ((try? images.list()) ?? []).flatMap(\.repoTags).compactMap { try? Reference(parsing: $0) }
+                .filter { $0.name == ref.name && $0.tag != nil }
+            for target in Set(tagged).sorted(by: { $0.tag! < $1.tag! }) {
+                if let image = try? images.image(target.description) { targets.append((target, image)) }
+            }
+            guard !targets.isEmpty else {
+                throw EngineError(.notFound, "An image does not exist locally with the tag: \(ref.familiarName)")
+            }
         }
         let credentials = try Self.distributionCall { try RegistryCredentials.decodeHeader(auth) }
         let (stream, continuation) = AsyncThrowingStream<TransferProgress, any Error>.makeStream()
         let task = Task {
             do {
-                _ = try await registry.push(image, as: target, store: images, credentials: credentials) { continuation.yield($0) }
-                // The registry now knows the image by digest: a later push elsewhere can mount from it.
-                try? images.addRepoDigest(target, to: image)
-                await self.publish("image", "push", id: target.familiarString, attributes: ["name": target.familiarString])
+                for (target, image) in targets {
+                    _ = try await registry.push(image, as: target, store: images, credentials: credentials) { continuation.yield($0) }
+                    // The registry now knows the image by digest: a later push elsewhere can mount from it.
+                    try? images.addRepoDigest(target, to: image)
+                    await self.publish("image", "push", id: target.familiarString, attributes: ["name": target.familiarString])
+                }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: Self.distributionError(error))

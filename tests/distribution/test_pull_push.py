@@ -260,3 +260,20 @@ def test_push_of_an_image_that_is_not_local_is_404(engine, registry):
     p = engine.docker("push", f"{registry.localhost}/absent", check=False)
     assert p.returncode != 0
     assert f"An image does not exist locally with the tag: {registry.localhost}/absent" in p.stderr
+
+
+def test_push_all_tags_pushes_every_tag_of_the_repository(engine, registry):
+    repo = f"{registry.localhost}/alltags"
+    for tag in ("one", "two", "three"):
+        engine.docker("tag", "busybox:latest", f"{repo}:{tag}")
+    engine.docker("tag", "busybox:latest", f"{registry.localhost}/elsewhere:one")
+    out = engine.docker("push", "--all-tags", repo).stdout
+    for tag in ("one", "two", "three"):
+        assert f"{tag}: digest: sha256:" in out
+    status, _, body = registry_request(registry, "GET", "/v2/alltags/tags/list")
+    assert status == 200 and sorted(json.loads(body)["tags"]) == ["one", "three", "two"]
+    status, _, _ = registry_request(registry, "GET", "/v2/elsewhere/tags/list")
+    assert status == 404
+    # Without --all-tags the CLI asks for :latest, and there is none.
+    p = engine.docker("push", repo, check=False)
+    assert p.returncode != 0 and "does not exist locally" in p.stderr
