@@ -178,7 +178,7 @@ extension RegistryClient {
         // The store knows images by their manifest digest, which for an index is not the top one.
         let lookup = tagRef ?? ref.digested(image.manifestDescriptor.digest)
         if let existing = try? store.image(lookup.description), existing.manifest.digest == image.manifestDescriptor.digest {
-            if !existing.repoDigests.contains(repoDigest) { try store.addRepoDigest(ref, to: existing) }
+            if !existing.repoDigests.contains(repoDigest) { try store.addRepoDigest(repoDigest, to: existing) }
             progress(TransferProgress(status: "Digest: \(image.top.digest)"))
             progress(TransferProgress(status: "Status: Image is up to date for \(ref.familiarString)"))
             return PullResult(imageID: existing.id, manifestDigest: existing.manifest.digest, downloaded: false)

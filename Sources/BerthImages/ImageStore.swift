@@ -143,6 +143,13 @@ public final class ImageStore: Sendable {
         let ref = parsed.withDefaultTag()
         if let digest = ref.digest {
             if let rec = r.images[digest.string] { return (rec, .reference(ref)) }
+            // A multi-platform image is known by its platform manifest; the index digest it was
+            // pulled by is one of its repo digests.
+            let key = ref.name + "@" + digest.string
+            if let rec = r.images.values.sorted(by: { $0.manifest.digest < $1.manifest.digest })
+                .first(where: { $0.repoDigests.contains(key) }) {
+                return (rec, .reference(ref))
+            }
         } else if let m = r.tags[ref.description], let rec = r.images[m.string] {
             return (rec, .reference(ref))
         }
@@ -223,8 +230,10 @@ public final class ImageStore: Sendable {
     }
 
     /// Records that a registry knows this image as `name@digest` (after a pull or push).
+    /// Records `reference` by digest: its own digest when it has one (the index a
+    /// multi-platform image was pulled by), else the image's manifest digest.
     public func addRepoDigest(_ reference: Reference, to image: Image) throws {
-        let key = reference.digested(image.manifest.digest).description
+        let key = reference.digested(reference.digest ?? image.manifest.digest).description
         try commit { r in
             guard var rec = r.images[image.manifest.digest.string] else {
                 throw ImageError.notFound("No such image: \(image.id)")

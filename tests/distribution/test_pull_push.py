@@ -115,7 +115,13 @@ def test_multi_platform_index_selects_amd64_by_default_and_honours_platform(engi
     engine.docker("pull", name)
     info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
     assert info["Architecture"] == "amd64"
-    assert f"{name}@{index_digest}" in info["RepoDigests"]
+    assert info["RepoDigests"] == [f"{name}@{index_digest}"]
+    # Pulling again changes nothing: the repo digest stays the index's.
+    assert "Image is up to date" in engine.docker("pull", name).stdout
+    assert json.loads(engine.docker("image", "inspect", name).stdout)[0]["RepoDigests"] == [f"{name}@{index_digest}"]
+    # The index digest names the image, as with dockerd.
+    by_digest = json.loads(engine.docker("image", "inspect", f"{name}@{index_digest}").stdout)[0]
+    assert by_digest["Id"] == info["Id"]
 
     engine.docker("pull", "--platform", "linux/arm64", name)
     info = json.loads(engine.docker("image", "inspect", name).stdout)[0]
