@@ -13,6 +13,9 @@ public final class RegistryClient: Sendable {
     public let configuration: RegistryConfiguration
     /// `Authorization` values by endpoint, scope and user, reused until a 401 asks again.
     private let authorizations = Mutex<[String: String]>([:])
+    /// Refresh tokens a login's token service granted, by endpoint, until `login` takes them.
+    private let refreshTokens = Mutex<[String: String]>([:])
+    func keepRefreshToken(_ endpoint: String, _ token: String) { refreshTokens.withLock { $0[endpoint] = token } }
     let inFlight = BlobDownloads()
 
     /// One HTTP client for the process, made on first use (never shut down: it lives as long as
@@ -35,8 +38,11 @@ public final class RegistryClient: Sendable {
     func cacheAuthorization(_ key: String, _ value: String) { authorizations.withLock { $0[key] = value } }
 
     /// Checks credentials as `docker login` does: `/v2/` answers 200 with them (Basic), or
-    /// the token service grants a token (Bearer).
-    public func login(_ credentials: RegistryCredentials) async throws(RegistryError) {
+    /// the token service grants a token (Bearer). Returns the identity token (an OAuth2
+    /// refresh token) when the token service gave one, which the client stores instead of the
+    /// password.
+    @discardableResult
+    public func login(_ credentials: RegistryCredentials) async throws(RegistryError) -> String? {
         var domain = credentials.serverAddress
         for prefix in ["https://", "http://"] where domain.hasPrefix(prefix) { domain = String(domain.dropFirst(prefix.count)) }
         if let slash = domain.firstIndex(of: "/") { domain = String(domain[..<slash]) }
@@ -49,7 +55,9 @@ public final class RegistryClient: Sendable {
             do throws(RegistryError) {
                 let response = try await session.send(.GET, "/v2/")
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                if response.status == .ok { return }
+                if response.status == .ok {
+                    return refreshTokens.withLock { $0.removeValue(forKey: endpoint.base) }
+                }
                 if response.status == .unauthorized {
                     throw RegistryError(.unauthorized, "login attempt to \(endpoint.base)/v2/ failed with status: 401 Unauthorized")
                 }
@@ -143,6 +151,10 @@ struct RegistrySession: Sendable {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.body = .bytes(ByteBuffer(string: form))
         } else {
+            if operation == .login, let credentials, !credentials.username.isEmpty {
+                // Ask for a refresh token too (distribution's token spec): the identity token.
+                query += [("offline_token", "true"), ("client_id", "docker")]
+            }
             let q = query.map { Self.percentEncode($0.0) + "=" + Self.percentEncode($0.1) }.joined(separator: "&")
             request = HTTPClientRequest(url: realm + (q.isEmpty ? "" : (realm.contains("?") ? "&" : "?") + q))
             if let credentials, !credentials.username.isEmpty {
@@ -166,10 +178,14 @@ struct RegistrySession: Sendable {
         struct TokenResponse: Decodable {
             var token: String?
             var access_token: String?
+            var refresh_token: String?
         }
         guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(body.readableBytesView)),
               let token = decoded.token ?? decoded.access_token, !token.isEmpty else {
             throw RegistryError(.unavailable, "token service \(realm) answered without a token")
+        }
+        if operation == .login, let refresh = decoded.refresh_token, !refresh.isEmpty {
+            client.keepRefreshToken(endpoint.base, refresh)
         }
         return "Bearer " + token
     }

@@ -100,11 +100,12 @@ extension Engine {
         return stream
     }
 
-    /// `POST /auth`: checks the credentials against their registry.
-    public nonisolated func login(username: String, password: String, serverAddress: String, identityToken: String) async throws {
+    /// `POST /auth`: checks the credentials against their registry; returns the identity token
+    /// its token service granted, if any.
+    public nonisolated func login(username: String, password: String, serverAddress: String, identityToken: String) async throws -> String? {
         let credentials = RegistryCredentials(username: username, password: password, serverAddress: serverAddress,
                                               identityToken: identityToken)
-        do { try await registry.login(credentials) } catch where error.code == .unauthorized {
+        do { return try await registry.login(credentials) } catch where error.code == .unauthorized {
             throw RegistryAuthenticationError(message: error.message)
         } catch {
             throw Self.distributionError(error)

@@ -40,19 +40,27 @@ struct CredentialStore {
     /// The `X-Registry-Auth` header for a repository: its stored credentials, or `{}`.
     func header(forRepository repository: String) -> (String, String) {
         let key = Self.key(forRepository: repository)
-        guard let encoded = read()["auths"]?[key]?["auth"]?.string,
+        let entry = read()["auths"]?[key]
+        guard let encoded = entry?["auth"]?.string,
               let decoded = Data(base64Encoded: encoded).map({ String(decoding: $0, as: UTF8.self) }),
               let colon = decoded.firstIndex(of: ":") else { return ("X-Registry-Auth", "e30=") }
-        let body = JSON.object([("username", .string(String(decoded[..<colon]))),
-                                ("password", .string(String(decoded[decoded.index(after: colon)...]))),
-                                ("serveraddress", .string(key))])
+        var fields: [(String, JSON)] = [("username", .string(String(decoded[..<colon]))),
+                                        ("password", .string(String(decoded[decoded.index(after: colon)...]))),
+                                        ("serveraddress", .string(key))]
+        if let token = entry?["identitytoken"]?.string, !token.isEmpty { fields.append(("identitytoken", .string(token))) }
+        let body = JSON.object(fields)
         return ("X-Registry-Auth", Self.base64URL(body.bytes))
     }
 
-    func store(_ key: String, username: String, password: String) throws {
+    /// With an identity token (a refresh token from the registry's token service) the
+    /// password is not kept, as the docker CLI does.
+    func store(_ key: String, username: String, password: String, identityToken: String = "") throws {
         var config = read().object ?? JSONObject()
         var auths = config["auths"]?.object ?? JSONObject()
-        auths[key] = .object([("auth", .string(Data("\(username):\(password)".utf8).base64EncodedString()))])
+        let secret = identityToken.isEmpty ? password : ""
+        var entry: [(String, JSON)] = [("auth", .string(Data("\(username):\(secret)".utf8).base64EncodedString()))]
+        if !identityToken.isEmpty { entry.append(("identitytoken", .string(identityToken))) }
+        auths[key] = .object(entry)
         config["auths"] = .object(auths)
         try write(config)
     }
@@ -106,7 +114,8 @@ enum LoginCommands {
         let body = JSON.object([("username", .string(username)), ("password", .string(password)),
                                 ("serveraddress", .string(key))])
         let answer = try cli.client().json("POST", "/auth", json: body)
-        try CredentialStore(environment: cli.environment).store(key, username: username, password: password)
+        try CredentialStore(environment: cli.environment).store(key, username: username, password: password,
+                                                                 identityToken: answer["IdentityToken"]?.string ?? "")
         cli.out((answer["Status"]?.string ?? "Login Succeeded") + "\n")
         return 0
     }

@@ -12,6 +12,7 @@ import http.server
 import importlib.util
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -257,26 +258,41 @@ class TokenServer:
         self.x5c = base64.b64encode(der).decode()
         self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.requests: list[dict] = []
+        self.issue_refresh_tokens = False
+        self.refresh_token = "refresh-" + base64.b16encode(os.urandom(8)).decode().lower()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
+            def answer(self, status: int, document: dict | None = None):
+                body = json.dumps(document).encode() if document is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 auth = self.headers.get("Authorization")
                 server.requests.append({"query": query, "auth": auth})
                 if auth != server.expected:
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                body = json.dumps({"token": server.token(query.get("service", [""])[0], query.get("scope", []))}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    return self.answer(401)
+                document = {"token": server.token(query.get("service", [""])[0], query.get("scope", []))}
+                if query.get("offline_token") == ["true"] and server.issue_refresh_tokens:
+                    # The OAuth2 refresh token a client keeps instead of the password.
+                    document["refresh_token"] = server.refresh_token
+                self.answer(200, document)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                server.requests.append({"query": form, "auth": self.headers.get("Authorization"), "method": "POST"})
+                if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [server.refresh_token]:
+                    return self.answer(401)
+                self.answer(200, {"access_token": server.token(form.get("service", [""])[0], form.get("scope", []))})
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -198,3 +199,28 @@ def test_berth_login_stores_credentials_that_pull_and_push_send(make_engine, mak
     assert berth("logout", registry.localhost).stdout == f"Removing login credentials for {registry.localhost}\n"
     engine.docker("rmi", name)
     assert berth("pull", name).returncode != 0
+
+
+def test_identity_token_login_keeps_no_password_and_refreshes_tokens(make_engine, make_registry, workdir):
+    tokens = TokenServer(workdir, "alice", "s3cret")
+    tokens.issue_refresh_tokens = True
+    try:
+        registry = make_registry(auth=tokens.registry_auth())
+        engine = make_engine()
+        assert "Login Succeeded" in _login(engine, registry, "alice", "s3cret").stdout
+        offline = [r for r in tokens.requests if r["query"].get("offline_token") == ["true"]]
+        assert offline and offline[-1]["query"].get("client_id") == ["docker"]
+        # The docker CLI keeps the identity token the daemon returned, not the password.
+        entry = json.loads((engine.root / "docker-config" / "config.json").read_text())["auths"][registry.localhost]
+        assert entry["identitytoken"] == tokens.refresh_token
+        assert base64.b64decode(entry["auth"]).decode() == "alice:"
+        name = f"{registry.localhost}/team/idtoken"
+        engine.docker("tag", "busybox:latest", name)
+        assert "Pushed" in engine.docker("push", name).stdout
+        engine.docker("rmi", name)
+        assert "Downloaded newer image" in engine.docker("pull", name).stdout
+        grants = [r for r in tokens.requests if r.get("method") == "POST"]
+        assert grants and all(r["query"]["grant_type"] == ["refresh_token"] for r in grants)
+        assert {s for r in grants for s in r["query"].get("scope", [])} >= {"repository:team/idtoken:pull,push", "repository:team/idtoken:pull"}
+    finally:
+        tokens.stop()

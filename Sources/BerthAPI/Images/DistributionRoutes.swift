@@ -20,11 +20,11 @@ public struct DistributionRoutes: Sendable {
         }
         router.post("/auth") { request in
             let body = try await request.decodeJSON(AuthConfig.self)
-            try await Self.registryMapped {
+            let identityToken = try await Self.registryMapped {
                 try await engine.login(username: body.username ?? "", password: body.password ?? "",
                                        serverAddress: body.serveraddress ?? "", identityToken: body.identitytoken ?? "")
             }
-            return try .json(AuthResponse(status: "Login Succeeded", identityToken: ""))
+            return try .json(AuthResponse(status: "Login Succeeded", identityToken: identityToken ?? ""))
         }
         router.get("/images/search") { request in
             let filters = try Filters(parsing: request.query["filters"], allowed: ["is-automated", "is-official", "stars"])
