@@ -29,6 +29,73 @@ def test_docker_hub_name_resolves_through_a_loopback_mirror(make_engine, registr
     assert puller.docker("run", "--rm", "busybox", "echo", "via mirror").stdout == "via mirror\n"
 
 
+class PrefixProxy:
+    """A mirror that lives under a path prefix (as on a shared host): forwards
+    /mirror/v2/... to the registry's /v2/... and records what it was asked."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+        import urllib.request
+        self.paths: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def relay(self, method: str):
+                proxy.paths.append(self.path)
+                if not self.path.startswith("/mirror/v2/"):
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(f"http://{upstream}{self.path[len('/mirror'):]}", method=method,
+                                             headers={k: v for k, v in self.headers.items() if k.lower() == "accept"})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        status, headers, body = r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, body = e.code, e.headers, e.read()
+                self.send_response(status)
+                for k in ("Content-Type", "Docker-Content-Digest", "Docker-Distribution-Api-Version"):
+                    if headers.get(k):
+                        self.send_header(k, headers[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if method != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self.relay("GET")
+
+            def do_HEAD(self):
+                self.relay("HEAD")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mirror"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_mirror_under_a_path_prefix(make_engine, registry):
+    pusher = make_engine()
+    pusher.docker("tag", "busybox:latest", f"{registry.localhost}/library/busybox")
+    pusher.docker("push", f"{registry.localhost}/library/busybox")
+    proxy = PrefixProxy(registry.host)
+    try:
+        puller = make_engine(extra_args=["--registry-mirror", proxy.url], load=False)
+        assert "Downloaded newer image for busybox:latest" in puller.docker("pull", "busybox").stdout
+        assert any(p.startswith("/mirror/v2/library/busybox/manifests/") for p in proxy.paths)
+        assert any(p.startswith("/mirror/v2/library/busybox/blobs/") for p in proxy.paths)
+        assert puller.docker("run", "--rm", "busybox", "echo", "via prefix").stdout == "via prefix\n"
+    finally:
+        proxy.stop()
+
+
 def test_daemon_json_mirror_and_insecure_registry(make_engine, registry, workdir):
     pusher = make_engine()
     pusher.docker("tag", "busybox:latest", f"{registry.localhost}/library/busybox")
