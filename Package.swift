@@ -85,8 +85,9 @@ let package = Package(
         // OCI distribution client: pull and push through registries (auth, mirrors, resumable
         // verified downloads streamed into the image store).
         .target(name: "BerthDistribution", dependencies: [
-            "BerthOCI", "BerthOS", "BerthImages",
+            "BerthOCI", "BerthOS", "BerthImages", "CBerthSys",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),

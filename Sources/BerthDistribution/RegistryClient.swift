@@ -4,6 +4,7 @@ import BerthOCI
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// Talks to registries for the daemon: endpoints per the configuration, authentication with
@@ -13,6 +14,8 @@ public final class RegistryClient: Sendable {
     public let configuration: RegistryConfiguration
     /// `Authorization` values by endpoint, scope and user, reused until a 401 asks again.
     private let authorizations = Mutex<[String: String]>([:])
+    /// HTTP clients for registries with their own CAs (`certsDirectory`), by host.
+    private let tlsClients = Mutex<[String: HTTPClient]>([:])
     /// Refresh tokens a login's token service granted, by endpoint, until `login` takes them.
     private let refreshTokens = Mutex<[String: String]>([:])
     func keepRefreshToken(_ endpoint: String, _ token: String) { refreshTokens.withLock { $0[endpoint] = token } }
@@ -22,16 +25,37 @@ public final class RegistryClient: Sendable {
     /// the daemon). Redirects are followed: Docker Hub sends blobs from a CDN. A failed connection
     /// fails the request at once instead of being retried until the deadline, so the HTTPS probe
     /// of a plain-HTTP registry falls back to HTTP without delay.
-    static let http: HTTPClient = {
+    static let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+
+    static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .follow(max: 5, allowCycles: false),
             timeout: HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(60)))
         configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+        return configuration
+    }
 
     public init(configuration: RegistryConfiguration = RegistryConfiguration()) {
         self.configuration = configuration
+    }
+
+    /// The HTTP client for an endpoint: the shared one, or for an HTTPS registry with CA
+    /// files of its own, one that trusts them too (made once, kept for the daemon's life).
+    func http(for endpoint: RegistryEndpoint) -> HTTPClient {
+        guard endpoint.scheme == "https" else { return Self.http }
+        let files = configuration.caFiles(for: endpoint.host)
+        guard !files.isEmpty else { return Self.http }
+        return tlsClients.withLock { clients in
+            let key = endpoint.host + "|" + files.joined(separator: "|")
+            if let client = clients[key] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = files.map { .file($0) }
+            var configuration = Self.configuration
+            configuration.tlsConfiguration = tls
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
     }
 
     func cachedAuthorization(_ key: String) -> String? { authorizations.withLock { $0[key] } }
@@ -108,7 +132,7 @@ struct RegistrySession: Sendable {
             request.headers.replaceOrAdd(name: "User-Agent", value: "berth/0.1 (linux)")
             if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
             if let body { request.body = body() }
-            do { return try await RegistryClient.http.execute(request, timeout: timeout) } catch {
+            do { return try await client.http(for: endpoint).execute(request, timeout: timeout) } catch {
                 throw RegistryError(.unavailable, "transport: \(method) \"\(target)\": \(Self.describe(error))")
             }
         }

@@ -1,4 +1,5 @@
 import BerthImages
+import FoundationEssentials
 
 /// Where the daemon may reach registries: dockerd's `insecure-registries` and
 /// `registry-mirrors` (daemon.json keys and flags of the same names).
@@ -7,10 +8,23 @@ public struct RegistryConfiguration: Sendable, Equatable {
     public var insecureRegistries: [String]
     /// Base URLs tried before Docker Hub for `docker.io` images (`http://127.0.0.1:5000`).
     public var mirrors: [String]
+    /// Per-registry CA certificates, as dockerd's /etc/docker/certs.d: every `*.crt` in
+    /// `<certsDirectory>/<host[:port]>/` is trusted for that registry, besides the system CAs.
+    public var certsDirectory: String
 
-    public init(insecureRegistries: [String] = [], mirrors: [String] = []) {
+    public static let defaultCertsDirectory = "/etc/berth/certs.d"
+
+    public init(insecureRegistries: [String] = [], mirrors: [String] = [], certsDirectory: String = defaultCertsDirectory) {
         self.insecureRegistries = insecureRegistries
         self.mirrors = mirrors.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.certsDirectory = certsDirectory
+    }
+
+    /// The CA files for `host` (`registry.example:5000`), sorted; empty when it has none.
+    public func caFiles(for host: String) -> [String] {
+        let dir = certsDirectory + "/" + host
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        return entries.filter { $0.hasSuffix(".crt") }.sorted().map { dir + "/" + $0 }
     }
 
     /// The host that serves Docker Hub's registry API.

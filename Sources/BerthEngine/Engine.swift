@@ -62,11 +62,13 @@ public actor Engine {
 
     public init(root: String, runtimePath: String, monitorPath: String, initPath: String = "",
                 insecureRegistries: [String] = [], registryMirrors: [String] = [],
+                registryCertsDirectory: String = RegistryConfiguration.defaultCertsDirectory,
                 network: NetworkOptions = NetworkOptions()) throws(EngineError) {
         let root = FileSystem.absolute(root)
         self.root = root
         networkOptions = network
-        registry = RegistryClient(configuration: RegistryConfiguration(insecureRegistries: insecureRegistries, mirrors: registryMirrors))
+        registry = RegistryClient(configuration: RegistryConfiguration(insecureRegistries: insecureRegistries, mirrors: registryMirrors,
+                                                                       certsDirectory: registryCertsDirectory))
         self.runtimePath = runtimePath
         self.monitorPath = monitorPath
         self.initPath = initPath

@@ -23,6 +23,8 @@ struct DaemonOptions: Sendable {
     /// Registries reached over plain HTTP too, and mirrors tried first for Docker Hub.
     var insecureRegistries: [String] = []
     var registryMirrors: [String] = []
+    /// Per-registry CA certificates: `<dir>/<host[:port]>/*.crt` (dockerd's /etc/docker/certs.d).
+    var registryCertsDirectory = "/etc/berth/certs.d"
     /// The default bridge, `--bip`, `--icc`, `--ip-forward`, the nftables table.
     var network = NetworkOptions()
 
@@ -50,6 +52,8 @@ struct DaemonOptions: Sendable {
               --init-path string   static init for --init containers (default: berth-init beside berthd)
               --insecure-registry string  a registry (host[:port] or CIDR) reachable over plain HTTP; repeatable
               --registry-mirror string    a mirror URL tried before Docker Hub; repeatable
+              --registry-certs-dir string CA certificates per registry: DIR/HOST[:PORT]/*.crt
+                                   (default /etc/berth/certs.d)
           -b, --bridge string      the default bridge's interface, or none for no default bridge (default berth0)
               --bip string         the default bridge's address and prefix, e.g. 172.17.0.1/16 (default: a free
                                    subnet from 172.17-31.0.0/16, 192.168.0.0/16)
@@ -83,7 +87,7 @@ struct DaemonFlags {
             (["log-level", "l"], .value), (["insecure-tcp"], .bool), (["tls"], .bool), (["tlsverify"], .bool),
             (["tlscacert"], .value), (["tlscert"], .value), (["tlskey"], .value), (["help", "h"], .bool),
             (["version", "v"], .bool), (["runtime-path"], .value), (["monitor-path"], .value), (["init-path"], .value),
-            (["insecure-registry"], .value), (["registry-mirror"], .value), (["bridge", "b"], .value), (["bip"], .value),
+            (["insecure-registry"], .value), (["registry-mirror"], .value), (["registry-certs-dir"], .value), (["bridge", "b"], .value), (["bip"], .value),
             (["icc"], .bool), (["ip-forward"], .bool), (["firewall-table"], .value), (["resolv-conf"], .value), (["firewall-backend"], .value),
         ]
         var map: [String: (String, Kind)] = [:]
@@ -229,6 +233,7 @@ extension DaemonOptions {
         if let v = flags.string("init-path") { options.initPath = v }
         options.insecureRegistries += flags.strings("insecure-registry")
         options.registryMirrors += flags.strings("registry-mirror")
+        if let v = flags.string("registry-certs-dir") { options.registryCertsDirectory = v }
         if let v = flags.string("bridge") { options.network.bridge = v }
         if let v = flags.string("bip") { options.network.bridgeIP = try parseBridgeIP(v) }
         if let v = flags.bool("icc") { options.network.interContainer = v }

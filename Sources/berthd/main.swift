@@ -87,7 +87,7 @@ func run() async -> Int32 {
                             monitorPath: options.monitorPath ?? besideMe + "/berth-monitor",
                             initPath: options.initPath ?? besideMe + "/berth-init",
                             insecureRegistries: options.insecureRegistries, registryMirrors: options.registryMirrors,
-                            network: options.network)
+                            registryCertsDirectory: options.registryCertsDirectory, network: options.network)
         try await engine.setUpNetworking()
     } catch {
         log.error("\(error)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -291,3 +292,46 @@ def test_identity_token_login_keeps_no_password_and_refreshes_tokens(make_engine
         assert {s for r in grants for s in r["query"].get("scope", [])} >= {"repository:team/idtoken:pull,push", "repository:team/idtoken:pull"}
     finally:
         tokens.stop()
+
+
+def test_https_registry_trusted_through_its_certs_directory(make_engine, workdir):
+    # A private CA, a server certificate for the registry's name, and berth-registry on TLS.
+    binary = BUILD / "berth-registry"
+    if not binary.is_file():
+        pytest.skip(f"berth-registry is not built at {binary}")
+    pki = workdir / "pki"
+    pki.mkdir()
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=pki)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=berth-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (pki / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    port = free_tcp_port()
+    log = open(workdir / "tls-registry.log", "wb")
+    server = subprocess.Popen([str(binary), "serve", "--addr", f"127.0.0.1:{port}", "--root", str(workdir / "tls-reg"),
+                               "--tls-cert", str(pki / "server.crt"), "--tls-key", str(pki / "server.key")],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while not _listening(port):
+            assert server.poll() is None and time.monotonic() < deadline, (workdir / "tls-registry.log").read_text()
+            time.sleep(0.05)
+        certs = workdir / "certs.d" / f"localhost:{port}"
+        certs.mkdir(parents=True)
+        shutil.copy(pki / "ca.crt", certs / "ca.crt")
+        engine = make_engine(extra_args=["--registry-certs-dir", str(workdir / "certs.d")])
+        name = f"localhost:{port}/secure/busybox"
+        engine.docker("tag", "busybox:latest", name)
+        assert "Pushed" in engine.docker("push", name).stdout
+        engine.docker("rmi", name)
+        assert "Downloaded newer image" in engine.docker("pull", name).stdout
+        # Without the CA the registry is not trusted (and it speaks no plain HTTP).
+        other = make_engine(extra_args=["--registry-certs-dir", str(workdir / "empty")], load=False)
+        p = other.docker("pull", name, check=False)
+        assert p.returncode != 0
+    finally:
+        server.terminate()
+        server.wait()
