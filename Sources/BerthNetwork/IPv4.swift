@@ -1,5 +1,5 @@
 /// An IPv4 address as its 32-bit value; text is the dotted quad.
-public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct IPv4Address: Sendable, Hashable, Comparable, TextCodable {
     public var value: UInt32
 
     public init(_ value: UInt32) { self.value = value }
@@ -36,22 +36,10 @@ public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomString
 
     public static func < (a: Self, b: Self) -> Bool { a.value < b.value }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let a = IPv4Address(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid IPv4 address \(text)"))
-        }
-        self = a
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
 
 /// An IPv4 prefix (`172.18.0.0/16`). The address is kept as given; `network` masks it.
-public struct IPv4Subnet: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv4Subnet: Sendable, Hashable, TextCodable {
     public var address: IPv4Address
     public var prefix: Int
 
@@ -84,16 +72,4 @@ public struct IPv4Subnet: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(prefix)" }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let s = IPv4Subnet(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid IPv4 CIDR \(text)"))
-        }
-        self = s
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }

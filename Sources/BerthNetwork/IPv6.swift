@@ -1,7 +1,7 @@
 import Glibc
 
 /// An IPv6 address as two 64-bit halves; text as inet_ntop writes it (`fd00::2`).
-public struct IPv6Address: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv6Address: Sendable, Hashable, TextCodable {
     public var high: UInt64
     public var low: UInt64
 
@@ -31,23 +31,11 @@ public struct IPv6Address: Sendable, Hashable, Codable, CustomStringConvertible 
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let a = IPv6Address(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid IPv6 address \(text)"))
-        }
-        self = a
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
 
 /// An IPv6 prefix (`fd00:1::/64`). Container addresses are counted in the low 64 bits, so a
 /// prefix longer than /64 keeps its host bits there too.
-public struct IPv6Subnet: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv6Subnet: Sendable, Hashable, TextCodable {
     public var address: IPv6Address
     public var prefix: Int
 
@@ -91,18 +79,6 @@ public struct IPv6Subnet: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(prefix)" }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let s = IPv6Subnet(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid IPv6 CIDR \(text)"))
-        }
-        self = s
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
 
 /// Hands out a network's IPv6 container addresses, as `AddressAllocator` does for IPv4.
