@@ -143,17 +143,26 @@ class Daemon:
         return f"unix://{self.socket}"
 
     def start(self, wait: bool = True, timeout: float = 15) -> "Daemon":
+        # A socket file left by a daemon that was killed must not pass for the new one's.
+        if os.path.exists(self.socket) and not socket_answers(self.socket):
+            os.unlink(self.socket)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         if wait:
             deadline = time.monotonic() + timeout
-            while not socket_answers(self.socket):
+            while not (socket_answers(self.socket) and self._pings()):
                 if self.proc.poll() is not None:
                     raise AssertionError(f"berthd exited with {self.proc.returncode}:\n{self.log()}")
                 if time.monotonic() > deadline:
                     raise AssertionError(f"berthd did not listen on {self.socket} within {timeout}s:\n{self.log()}")
                 time.sleep(0.01)
         return self
+
+    def _pings(self) -> bool:
+        try:
+            return self.request("GET", "/_ping")[0] == 200
+        except OSError:
+            return False
 
     def wait_exit(self, timeout: float = 15) -> int:
         assert self.proc is not None
