@@ -30,6 +30,7 @@ cleanup() {
   [ $STARTED_DOCKERD = 1 ] && "$ANCHOR" stop dockerd >/dev/null 2>&1
   grep -o " $WORK[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+  nft delete table ip berthpullbench 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -66,6 +67,7 @@ IMAGE=127.0.0.1:$PORT/bench:latest
 skopeo copy -q --dest-tls-verify=false "oci:$OCI:latest" "docker://$IMAGE"
 
 "$REPO/.build/release/berthd" --host "unix://$BSOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+  --bridge none --firewall-table berthpullbench \
   --runtime-path "$REPO/.build/release/berth-runtime" --monitor-path "$REPO/.build/release/berth-monitor" 2>"$WORK/berthd.log" &
 BPID=$!
 for _ in $(seq 100); do [ -S "$BSOCK" ] && break; sleep 0.05; done
