@@ -60,12 +60,7 @@ enum Ruleset {
 
     private static func ipTable(table: String, networks: [BridgeNetwork], forwards: [PortForward]) -> String {
         var out = "table ip \(table) {\n"
-
-        out += "\tset \(bridgeSet) {\n\t\ttype ifname\n"
-        if !networks.isEmpty {
-            out += "\t\telements = { " + networks.map { quoted($0.bridge) }.joined(separator: ", ") + " }\n"
-        }
-        out += "\t}\n"
+        out += bridgeSetDefinition(networks)
 
         let byAddress = forwards.filter { $0.hostIP != nil }
         let anyAddress = forwards.filter { $0.hostIP == nil }
@@ -106,7 +101,23 @@ enum Ruleset {
         }
         out += "\t}\n"
 
-        out += "\tchain forward {\n"
+        out += forwardChain(networks, acceptDNAT: true)
+        out += "}\n"
+        return out
+    }
+
+    private static func bridgeSetDefinition(_ networks: [BridgeNetwork]) -> String {
+        var out = "\tset \(bridgeSet) {\n\t\ttype ifname\n"
+        if !networks.isEmpty {
+            out += "\t\telements = { " + networks.map { quoted($0.bridge) }.joined(separator: ", ") + " }\n"
+        }
+        return out + "\t}\n"
+    }
+
+    /// The segmentation chain, the same in both families; only IPv4 has published ports, so
+    /// only there is DNATed traffic accepted.
+    private static func forwardChain(_ networks: [BridgeNetwork], acceptDNAT: Bool) -> String {
+        var out = "\tchain forward {\n"
         out += "\t\ttype filter hook forward priority filter; policy accept;\n"
         // Internal first: not even a published port or an old connection crosses it.
         for network in networks where network.isInternal {
@@ -121,46 +132,26 @@ enum Ruleset {
             out += "\t\tiifname \(bridge) oifname \(bridge) drop\n"
         }
         out += "\t\tct state established,related accept\n"
-        out += "\t\tct status dnat accept\n"
+        if acceptDNAT { out += "\t\tct status dnat accept\n" }
         for network in networks {
             let bridge = quoted(network.bridge)
             out += "\t\tiifname \(bridge) oifname @\(bridgeSet) oifname != \(bridge) drop\n"
         }
-        out += "\t}\n"
-
-        out += "}\n"
-        return out
+        return out + "\t}\n"
     }
 
     /// `table ip6 <table>` for dual-stack networks: the IPv4 table's outbound NAT and
     /// segmentation for their IPv6 prefixes. Published ports stay IPv4 (no DNAT here).
     private static func ip6Table(table: String, networks: [BridgeNetwork]) -> String {
         var out = "table ip6 \(table) {\n"
-        out += "\tset \(bridgeSet) {\n\t\ttype ifname\n"
-        out += "\t\telements = { " + networks.map { quoted($0.bridge) }.joined(separator: ", ") + " }\n"
-        out += "\t}\n"
+        out += bridgeSetDefinition(networks)
         out += "\tchain postrouting {\n"
         out += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
         for network in networks where network.masquerade {
             out += "\t\tip6 saddr \(network.subnet6!) oifname != \(quoted(network.bridge)) masquerade\n"
         }
         out += "\t}\n"
-        out += "\tchain forward {\n"
-        out += "\t\ttype filter hook forward priority filter; policy accept;\n"
-        for network in networks where network.isInternal {
-            let bridge = quoted(network.bridge)
-            out += "\t\tiifname \(bridge) oifname != \(bridge) drop\n"
-            out += "\t\toifname \(bridge) iifname != \(bridge) drop\n"
-        }
-        for network in networks where !network.interContainer {
-            out += "\t\tiifname \(quoted(network.bridge)) oifname \(quoted(network.bridge)) drop\n"
-        }
-        out += "\t\tct state established,related accept\n"
-        for network in networks {
-            let bridge = quoted(network.bridge)
-            out += "\t\tiifname \(bridge) oifname @\(bridgeSet) oifname != \(bridge) drop\n"
-        }
-        out += "\t}\n"
+        out += forwardChain(networks, acceptDNAT: false)
         out += "}\n"
         return out
     }
