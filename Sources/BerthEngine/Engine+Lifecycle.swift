@@ -78,7 +78,7 @@ extension Engine {
                 config: request.config.merged(with: image.config.config), hostConfig: hostConfig)
             rec.mounts = mountPlan.mounts
             rec.endpoints = endpoints
-            try writeNetworkFiles(rec)
+            try writeNetworkFiles(rec, host: hostResolvConf())
             try persist(rec)
             containers[id] = rec
             publish(container: rec, "create")

@@ -99,6 +99,7 @@ extension Engine {
         // Running containers keep their namespace, links and addresses across a daemon restart;
         // stopped ones must hold nothing.
         var forwards: [Forward] = []
+        let hostConf = hostResolvConf()
         for var rec in containers.values {
             if rec.running, FileSystem.exists(sandboxPath(rec.id)) {
                 for (_, ep) in rec.endpoints ?? [:] {
@@ -117,7 +118,7 @@ extension Engine {
                 }
                 forwards += sandbox.forwards
                 sandboxes[rec.id] = sandbox
-                startDNS(rec)
+                startDNS(rec, host: hostConf)
             } else if rec.networkReady || FileSystem.exists(sandboxPath(rec.id)) {
                 for (_, ep) in rec.endpoints ?? [:] where !ep.hostInterface.isEmpty { driver.removeStaleLink(ep.hostInterface) }
                 driver.removeSandbox(at: sandboxPath(rec.id))
@@ -302,8 +303,9 @@ extension Engine {
             try attach(&rec, networkName: net.name, defaultRoute: false)
             // Joining a user-defined network brings the embedded DNS, as in Docker.
             if sandboxes[id]?.dnsRequested == false, net.hasEmbeddedDNS {
-                startDNS(rec)
-                try writeNetworkFiles(rec, inPlace: true)
+                let hostConf = hostResolvConf()
+                startDNS(rec, host: hostConf)
+                try writeNetworkFiles(rec, host: hostConf, inPlace: true)
             }
         }
         containers[id] = rec

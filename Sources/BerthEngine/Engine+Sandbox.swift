@@ -37,9 +37,11 @@ extension Engine {
                     first = false
                 }
                 try publishPorts(&rec)
-                startDNS(rec)
             }
-            try writeNetworkFiles(rec)
+            // Read once for both: what the container inherits and where its DNS forwards.
+            let hostConf = hostResolvConf()
+            if managed { startDNS(rec, host: hostConf) }
+            try writeNetworkFiles(rec, host: hostConf)
         } catch {
             tearDownSandbox(&rec)
             throw error
@@ -175,8 +177,7 @@ extension Engine {
     /// Serves the embedded DNS on 127.0.0.11 inside the container's namespace when one of its
     /// networks has it, or when the host's resolvers are all loopback ones the container
     /// cannot reach (then it only forwards).
-    func startDNS(_ rec: ContainerRecord) {
-        let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
+    func startDNS(_ rec: ContainerRecord, host hostConf: ResolvConf) {
         guard needsEmbeddedDNS(rec, host: hostConf), sandboxes[rec.id]?.dnsRequested == false else { return }
         sandboxes[rec.id]?.dnsRequested = true
         guard let (udp, tcp) = try? networkDriver?.dnsSockets(in: sandboxPath(rec.id)) else { return }
@@ -201,6 +202,11 @@ extension Engine {
             return
         }
         sandboxes[id]?.dns = endpoint
+    }
+
+    /// The host's resolver configuration (`--resolv-conf`), which containers inherit.
+    func hostResolvConf() -> ResolvConf {
+        ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
     }
 
     func needsEmbeddedDNS(_ rec: ContainerRecord, host: ResolvConf) -> Bool {
@@ -251,10 +257,9 @@ extension Engine {
     /// /etc/hosts, /etc/resolv.conf and /etc/hostname as this run of the container sees them.
     /// `inPlace` for a running container: its files are bind-mounted, so they are rewritten
     /// rather than replaced.
-    func writeNetworkFiles(_ rec: ContainerRecord, inPlace: Bool = false) throws(EngineError) {
+    func writeNetworkFiles(_ rec: ContainerRecord, host hostConf: ResolvConf, inPlace: Bool = false) throws(EngineError) {
         let hc = rec.hostConfig
         let mode = hc.networkMode ?? "default"
-        let hostConf = ResolvConf(parsing: (try? FileSystem.readString(networkOptions.resolvConf)) ?? "")
         var hostname = rec.config.hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(rec.id.prefix(12))
         var resolv = hostConf
         var hosts: String
