@@ -61,15 +61,8 @@ for p in "$BPORT" "$DPORT"; do
 done
 
 # --- release build (reused when present) ---------------------------------------------------
-if [ "${REBUILD:-0}" = 1 ] || ! [ -x "$BIN/berthd" ] || ! [ -x "$BIN/berth-runtime" ] || ! [ -x "$BIN/berth-monitor" ]; then
-  echo "# building berthd in release mode into $BUILD" >&2
-  (cd "$REPO" &&
-    swift build -c release --build-path "$BUILD" --static-swift-stdlib --product berth-runtime >&2 &&
-    swift build -c release --build-path "$BUILD" --product berthd >&2 &&
-    scripts/build-c.sh "$BIN" >&2)
-elif [ -n "$(find "$REPO/Sources" -newer "$BIN/berthd" -type f -print -quit)" ]; then
-  echo "# note: $BIN/berthd is older than some of Sources/ (REBUILD=1 to rebuild)" >&2
-fi
+. "$REPO/bench/release.sh"
+ensure_release_build
 
 WORK=$(mktemp -d /tmp/berth-bench-portput.XXXX)
 BSOCK=$WORK/berth.sock
