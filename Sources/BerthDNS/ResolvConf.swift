@@ -5,10 +5,6 @@ public struct ResolvConf: Sendable, Equatable {
     public var search: [String]
     public var options: [String]
 
-    /// Docker's fallback when the host has only loopback nameservers (Google Public DNS).
-    public static let defaultIPv4Nameservers = ["8.8.8.8", "8.8.4.4"]
-    public static let defaultIPv6Nameservers = ["2001:4860:4860::8888", "2001:4860:4860::8844"]
-
     /// The embedded server's address inside every container on a user-defined network.
     public static let embeddedServerAddress = "127.0.0.11"
 
@@ -69,17 +65,6 @@ public struct ResolvConf: Sendable, Equatable {
     /// Nameservers that are not loopback (127.0.0.0/8, ::1): what a container on the default bridge can use.
     public var nonLoopbackNameservers: [String] {
         nameservers.filter { !IPAddressText.isLoopback($0) }
-    }
-
-    /// Docker's file for a container on the default bridge: loopback nameservers dropped, and if
-    /// none remain, Google's public servers (IPv6 ones only when the container has IPv6).
-    public func forDefaultBridge(ipv6: Bool) -> ResolvConf {
-        var copy = self
-        copy.nameservers = nonLoopbackNameservers.filter { ipv6 || IPAddressText.ipv4Bytes($0) != nil }
-        if copy.nameservers.isEmpty {
-            copy.nameservers = Self.defaultIPv4Nameservers + (ipv6 ? Self.defaultIPv6Nameservers : [])
-        }
-        return copy
     }
 
     /// Docker's file for a container using the embedded server: only 127.0.0.11 as nameserver,

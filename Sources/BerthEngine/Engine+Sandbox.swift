@@ -181,7 +181,7 @@ extension Engine {
         guard needsEmbeddedDNS(rec, host: hostConf), sandboxes[rec.id]?.dnsRequested == false else { return }
         sandboxes[rec.id]?.dnsRequested = true
         guard let (udp, tcp) = try? networkDriver?.dnsSockets(in: sandboxPath(rec.id)) else { return }
-        let upstreams = (rec.hostConfig.dns.flatMap { $0.isEmpty ? nil : $0 } ?? hostConf.nameservers).map { DNSUpstream(address: $0) }
+        let upstreams = (rec.hostConfig.dns.flatMap { $0.isEmpty ? nil : ResolvConf(nameservers: $0) } ?? hostConf).upstreams
         let id = rec.id
         let server = dnsServer
         // The sandbox this server belongs to: if the container stops (and maybe starts again)
@@ -288,8 +288,7 @@ extension Engine {
             let own = [first?.ipv4?.description, first?.ipv6?.description].compactMap { $0 }.map { (address: $0, names: names) }
             hosts = ContainerFiles.hosts(extraHosts: extra, own: own)
             if needsEmbeddedDNS(rec, host: hostConf) {
-                resolv.nameservers = ["127.0.0.11"]
-                if !resolv.options.contains(where: { $0.hasPrefix("ndots:") }) { resolv.options.append("ndots:0") }
+                resolv = resolv.forEmbeddedServer()
             } else {
                 resolv.nameservers = (hc.dns ?? []).isEmpty ? hostConf.nonLoopbackNameservers : hc.dns!
             }

@@ -1,3 +1,4 @@
+import BerthDNS
 import BerthFirewall
 import BerthNetlink
 import Dispatch
@@ -127,9 +128,10 @@ public final class NetworkDriver: Sendable {
     /// embedded DNS server (they belong to the sandbox's namespace whichever thread uses them).
     public func dnsSockets(in path: String) throws(NetworkError) -> (udp: Int32, tcp: Int32) {
         try Self.netlink { () throws(NetlinkError) in
-            let udp = try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_DGRAM.rawValue), address: "127.0.0.11", port: 53)
+            let address = ResolvConf.embeddedServerAddress
+            let udp = try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_DGRAM.rawValue), address: address, port: 53)
             do throws(NetlinkError) {
-                return (udp, try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_STREAM.rawValue), address: "127.0.0.11", port: 53))
+                return (udp, try NetworkNamespace.bindSocket(in: path, type: Int32(SOCK_STREAM.rawValue), address: address, port: 53))
             } catch {
                 close(udp)
                 throw error

