@@ -321,16 +321,16 @@ extension Engine {
     /// running container. The network one is the pinned sandbox, which outlives a restart of it.
     func namespaceLookup() -> (String, String) throws(EngineError) -> String {
         let snapshot = containers
-        let ids = Dictionary(containers.values.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-        return { [root] ref, type throws(EngineError) in
-            let id = snapshot[ref] != nil ? ref : ids["/" + ref] ?? ids[ref]
-                ?? snapshot.keys.first { $0.hasPrefix(ref) && !ref.isEmpty }
-            // Not a 404: clients read a 404 from create as a missing image and try to pull it.
-            guard let id, let rec = snapshot[id] else {
+        return { [self] ref, type throws(EngineError) in
+            let id: String
+            do throws(EngineError) { id = try Self.resolve(ref, in: snapshot) } catch {
+                guard error.code == .notFound else { throw error }
+                // Not a 404: clients read a 404 from create as a missing image and try to pull it.
                 throw EngineError(.invalidArgument, "cannot join the \(type) namespace of container \(ref): No such container: \(ref)")
             }
+            let rec = snapshot[id]!
             guard rec.running else { throw EngineError(.conflict, "cannot join container \(ref): it is not running") }
-            if type == "network", rec.networkReady { return root + "/netns/" + id }
+            if type == "network", rec.networkReady { return sandboxPath(id) }
             return "/proc/\(rec.pid)/ns/\(type == "network" ? "net" : type == "mount" ? "mnt" : type)"
         }
     }

@@ -124,6 +124,10 @@ public actor Engine {
 
     /// Docker's order: full ID, then name, then a unique ID prefix.
     func resolve(_ ref: String) throws(EngineError) -> String {
+        try Self.resolve(ref, in: containers)
+    }
+
+    static func resolve(_ ref: String, in containers: [String: ContainerRecord]) throws(EngineError) -> String {
         if containers[ref] != nil { return ref }
         let name = ref.hasPrefix("/") ? ref : "/" + ref
         if let rec = containers.values.first(where: { $0.name == name }) { return rec.id }
