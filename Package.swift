@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "BerthCgroups", dependencies: ["BerthOCI", "CBerthSys"]),
         .target(name: "BerthSeccomp", dependencies: ["BerthOCI", "CSeccomp"]),
         .target(name: "BerthRuntime", dependencies: ["BerthOCI", "BerthOS", "BerthCgroups", "BerthSeccomp", "CBerthSys"]),
-        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthOCI"]),
+        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntime", "BerthOCI", "CBerthSys"]),
         // libarchive from Debian (libarchive-dev) reads and writes layer tars.
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // Images: content-addressed store in OCI layout, layer unpacking, archives.
@@ -78,7 +78,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Named volumes (local driver): directories and their metadata; knows nothing of containers.
-        .target(name: "BerthVolumes", dependencies: ["BerthOS"]),
+        .target(name: "BerthVolumes", dependencies: ["BerthOS", "CBerthSys"]),
         // The engine: containers, images, volumes as one system; knows nothing of HTTP.
         .target(name: "BerthEngine", dependencies: ["BerthOCI", "BerthOS", "BerthImages", "BerthVolumes", "BerthCgroups", "BerthDistribution", "BerthNetwork", "BerthDNS"]),
         .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthEngine", "BerthNetwork", "BerthOS"]),
@@ -97,6 +97,9 @@ let package = Package(
         .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(name: "BerthRegistry", dependencies: [
             "BerthOCI", "BerthOS", "BerthHTTP", "CCrypt",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .executableTarget(name: "berth-registry", dependencies: ["BerthRegistry", "BerthOS"]),
@@ -105,6 +108,7 @@ let package = Package(
         // berth: docker-style commands over BerthClient. Talks to berthd or dockerd alike.
         .executableTarget(name: "berth", dependencies: ["BerthClient", "BerthOS"]),
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
+        .testTarget(name: "BerthOSTests", dependencies: ["BerthOS"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthSeccompTests", dependencies: ["BerthSeccomp", "BerthOCI"]),
         .testTarget(name: "BerthRuntimeCLITests", dependencies: ["berth-runtime"]),
@@ -114,7 +118,7 @@ let package = Package(
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI", "BerthOS", "BerthTestSupport"]),
         .testTarget(name: "BerthHTTPTests", dependencies: ["BerthHTTP", "BerthTestSupport"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthOCI", "BerthOS"]),
-        .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes"]),
+        .testTarget(name: "BerthVolumesTests", dependencies: ["BerthVolumes", "CBerthSys"]),
         .testTarget(name: "BerthClientTests", dependencies: ["BerthClient", "berth"]),
         .testTarget(name: "BerthDistributionTests", dependencies: ["BerthDistribution", "BerthOCI"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthOCI"]),

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${1:-.build/debug}
 mkdir -p "$out"
 CFLAGS=(-std=gnu11 -Os -Wall -Wextra -Werror)
-cc "${CFLAGS[@]}" -o "$out/berth-monitor.tmp" Sources/berth-monitor/*.c
+cc "${CFLAGS[@]}" -ISources/CBerthSys/include -o "$out/berth-monitor.tmp" Sources/berth-monitor/*.c Sources/CBerthSys/sealed_exe.c Sources/CBerthSys/mount.c
 cc "${CFLAGS[@]}" -static -s -o "$out/berth-init.tmp" Sources/berth-init/main.c
 mv "$out/berth-monitor.tmp" "$out/berth-monitor"
 mv "$out/berth-init.tmp" "$out/berth-init"

@@ -20,6 +20,7 @@ PKGS=(
   libnftables-dev  # BerthFirewall: Berth's nftables tables
   nftables         # tests and operators: `nft list table ip berth`
   iptables         # BerthFirewall's backend for hosts without nf_tables (--firewall-backend iptables)
+  golang-github-docker-docker-dev  # tests: Docker's published default seccomp profile (profiles/seccomp/default.json), the reference BerthSeccomp's default is compared with
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -175,11 +175,9 @@ extension Engine {
         p.env = env
         if !config.workingDir.isEmpty { p.cwd = config.workingDir }
         if !config.user.isEmpty {
-            let passwd = (try? FileSystem.readString(rootfs(rec.id) + "/etc/passwd")) ?? ""
-            let group = (try? FileSystem.readString(rootfs(rec.id) + "/etc/group")) ?? ""
-            let lookups = SpecBuilder.Lookups(
-                user: { Self.lookupUser($0, passwd: passwd, group: group) },
-                group: { Self.lookupGroup($0, group: group) })
+            let users = UserDatabase(rootfs: rootfs(rec.id))
+            try users.checkNamesResolvable(config.user, groupAdd: rec.hostConfig.groupAdd ?? [])
+            let lookups = SpecBuilder.Lookups(user: { users.user($0) }, group: { users.group($0) })
             p.user = try SpecBuilder.user(config.user, groupAdd: rec.hostConfig.groupAdd ?? [], lookups: lookups)
         }
         if config.privileged {
@@ -440,7 +438,7 @@ private final class ConsoleListener {
     let pathForOthers: String
 
     init(directory: String, name: String) throws(EngineError) {
-        directoryFD = open(directory, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        directoryFD = open(directory, FileSystem.pathOnly | O_DIRECTORY | O_CLOEXEC)
         guard directoryFD >= 0 else { throw EngineError(.system, SystemError("open \(directory)").message) }
         self.name = name
         pathForOthers = "/proc/\(getpid())/fd/\(directoryFD)/\(name)"

@@ -48,13 +48,15 @@ extension Engine {
             // runtime joins it rather than making one; `host` and `container:` pass through.
             let sharesNetwork = hostConfig.networkMode == "host" || hostConfig.networkMode?.hasPrefix("container:") == true
             if !sharesNetwork { specHostConfig.networkMode = "none" }
-            let passwd = Self.readFromLayers(mount.lower, "etc/passwd")
-            let group = Self.readFromLayers(mount.lower, "etc/group")
+            let users = UserDatabase(layers: mount.lower)
+            try users.checkNamesResolvable(request.config.user.flatMap { $0.isEmpty ? nil : $0 } ?? image.config.config?.user ?? "",
+                                           groupAdd: hostConfig.groupAdd ?? [])
             let lookups = SpecBuilder.Lookups(
-                user: { Self.lookupUser($0, passwd: passwd, group: group) },
-                group: { Self.lookupGroup($0, group: group) },
+                user: { users.user($0) },
+                group: { users.group($0) },
                 volume: { [volumes] name in volumes.mountpoint(name) },
-                namespacePath: namespaceLookup())
+                namespacePath: namespaceLookup(),
+                volumeSubpath: { [dir] destination in Self.subpathMountPoint(containerDir: dir, destination: destination) })
             var built = try SpecBuilder.buildWithWarnings(
                 config: request.config, hostConfig: specHostConfig, image: image.config, containerID: id,
                 rootfs: "rootfs", hostsFile: dir + "/hosts", resolvConf: dir + "/resolv.conf",
@@ -129,6 +131,7 @@ extension Engine {
                 }
                 rec.rootfsMounted = true
                 containers[id] = rec
+                try mountVolumeSubpaths(rec)
             }
             if !rec.networkReady {
                 try setUpSandbox(&rec)
@@ -251,11 +254,47 @@ extension Engine {
         }
     }
 
+    /// Unmounts the container's root filesystem and the volume subpaths mounted with it.
     func unmountRootfs(_ rec: inout ContainerRecord) {
+        Self.unmountVolumeSubpaths(containerDir: dir(rec.id))
         guard rec.rootfsMounted else { return }
         let target = rootfs(rec.id)
         if umount2(target, 0) != 0 && errno != EINVAL { umount2(target, Int32(MNT_DETACH)) }
         rec.rootfsMounted = false
+    }
+
+    // MARK: Volume subpaths
+
+    /// Where a volume subpath for `destination` is mounted for the runtime to bind from: a
+    /// directory of the engine's own, named by the destination's digest.
+    static func subpathMountPoint(containerDir: String, destination: String) -> String {
+        containerDir + "/subpaths/" + Digest.of(Array(destination.utf8)).hex.prefix(32)
+    }
+
+    /// Mounts each volume subpath at its mount point, resolved now inside the volume with every
+    /// symlink refused, and mounted through the resolved descriptor: the container may have
+    /// turned the subpath into a symlink to a host directory since create (CVE-2023-3676 class).
+    func mountVolumeSubpaths(_ rec: ContainerRecord) throws(EngineError) {
+        let dir = dir(rec.id)
+        for m in rec.mounts ?? [] where m.type == "volume" && !m.subpath.isEmpty {
+            let target = Self.subpathMountPoint(containerDir: dir, destination: m.destination)
+            do throws(SystemError) {
+                try FileSystem.makeDirectories(target, mode: 0o700)
+                BindMount.unmountAll(target)
+                try BindMount.bindDirectory(beneath: volumes.mountpoint(m.name), m.subpath, onto: target)
+            } catch {
+                throw EngineError(.invalidArgument,
+                                  "cannot access path \(m.subpath) in volume \(m.name): \(error.message)")
+            }
+        }
+    }
+
+    static func unmountVolumeSubpaths(containerDir: String) {
+        let base = containerDir + "/subpaths"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
+            BindMount.unmountAll(base + "/" + entry)
+            rmdir(base + "/" + entry)
+        }
     }
 
     // MARK: Wait

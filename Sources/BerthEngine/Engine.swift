@@ -228,12 +228,28 @@ public actor Engine {
 
     static func randomName() -> String { "\(adjectives.randomElement()!)_\(surnames.randomElement()!)" }
 
-    /// A file from the topmost layer that has it (before the overlay is mounted).
-    static func readFromLayers(_ lower: [String], _ path: String) -> String {
+    /// A regular file as the image's merged tree would show it, read from the layers before
+    /// the overlay is mounted: from the topmost layer that has it, stopping at a whiteout, an
+    /// opaque directory or a non-directory on the way, as overlayfs does. Each layer is its own
+    /// root (ContainedRoot): a symlink resolves inside that layer only, never on the host, so a
+    /// link whose target lives in a lower layer is not found. nil when missing; throws when the
+    /// entry is not a regular file or exceeds `limit`.
+    static func readFromLayers(_ lower: [String], _ path: String, limit: Int) throws(SystemError) -> [UInt8]? {
+        let parts = path.split(separator: "/")
         for dir in lower {
-            if let text = try? FileSystem.readString(dir + "/" + path) { return text }
+            let layer = try ContainedRoot(dir)
+            if let st = try layer.status(path) {
+                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }  // whiteout
+                return try layer.readFile(path, limit: limit, finalSymlink: .followInRoot)
+            }
+            for depth in 1..<max(parts.count, 1) {
+                let ancestor = parts.prefix(depth).joined(separator: "/")
+                guard let st = try layer.status(ancestor) else { break }
+                if st.st_mode & S_IFMT != S_IFDIR { return nil }  // a whiteout or a file hides what is below
+                if try layer.extendedAttribute(ancestor, "trusted.overlay.opaque") == Array("y".utf8) { return nil }
+            }
         }
-        return ""
+        return nil
     }
 
     static func lookupUser(_ name: String, passwd: String, group: String) -> (uid: UInt32, gid: UInt32, additionalGids: [UInt32])? {

@@ -83,7 +83,7 @@ public final class AttachConnection: Sendable {
     /// is reached through an O_PATH descriptor of its directory: /proc/self/fd/N/attach.sock.
     init(path: String) throws(EngineError) {
         let slash = path.lastIndex(of: "/") ?? path.startIndex
-        let dirfd = open(String(path[..<slash]), 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        let dirfd = open(String(path[..<slash]), FileSystem.pathOnly | O_DIRECTORY | O_CLOEXEC)
         guard dirfd >= 0 else { throw EngineError(.invalidState, SystemError("open \(path)").message) }
         defer { close(dirfd) }
         let shortPath = "/proc/self/fd/\(dirfd)/" + path[path.index(after: slash)...]

@@ -19,6 +19,10 @@ public struct SpecBuilder {
         public var namespacePath: (String, String) throws(EngineError) -> String
         /// A host device path → its type ("c"/"b"), numbers and mode.
         public var device: (String) -> DeviceInfo?
+        /// The mount destination of a volume subpath → the host path the runtime binds from.
+        /// The engine mounts the subpath there at each start, resolved inside the volume then,
+        /// since the container may have replaced it with a symlink since create.
+        public var volumeSubpath: (String) -> String
 
         public init(user: @escaping (String) -> (uid: UInt32, gid: UInt32, additionalGids: [UInt32])? = { _ in nil },
                     group: @escaping (String) -> UInt32? = { _ in nil },
@@ -28,9 +32,10 @@ public struct SpecBuilder {
                     namespacePath: @escaping (String, String) throws(EngineError) -> String = { ref, _ throws(EngineError) in
                         throw EngineError(.notFound, "No such container: \(ref)")
                     },
-                    device: @escaping (String) -> DeviceInfo? = { _ in nil }) {
+                    device: @escaping (String) -> DeviceInfo? = { _ in nil },
+                    volumeSubpath: @escaping (String) -> String = { "/nonexistent/subpath" + $0 }) {
             self.user = user; self.group = group; self.volume = volume
-            self.namespacePath = namespacePath; self.device = device
+            self.namespacePath = namespacePath; self.device = device; self.volumeSubpath = volumeSubpath
         }
     }
 
@@ -457,8 +462,7 @@ public struct SpecBuilder {
             guard !r.source.isEmpty else {
                 throw EngineError(.invalidState, "the anonymous volume at \(r.destination) was given no name")
             }
-            source = try lookups.volume(r.source)
-            if !r.subpath.isEmpty { source += "/" + r.subpath }
+            source = r.subpath.isEmpty ? try lookups.volume(r.source) : lookups.volumeSubpath(r.destination)
         }
         var options = [r.recursive ? "rbind" : "bind", r.propagation.isEmpty ? "rprivate" : r.propagation]
         if r.readOnly { options.append("ro") }

@@ -3,9 +3,10 @@
 // It knows nothing of containers or the engine; BerthNetwork decides which networks and
 // forwards exist and hands them over.
 
-/// Berth's nftables tables: `table ip <table>` (NAT and forward filtering) and, when a network
-/// has inter-container communication off, `table bridge <table>`. Every change is one nft
-/// transaction, so the kernel sees the old rules or the new ones, never a mix.
+/// Berth's nftables tables: `table ip <table>` (NAT, forward filtering, and the drop of
+/// loopback-addressed packets from other interfaces that route_localnet would let in) and,
+/// when a network has inter-container communication off, `table bridge <table>`. Every change
+/// is one nft transaction, so the kernel sees the old rules or the new ones, never a mix.
 ///
 /// Filtering a published port: Berth adds its own base chains and never touches the host's
 /// tables, and in nftables every base chain registered on a hook sees the packet, a `drop` in

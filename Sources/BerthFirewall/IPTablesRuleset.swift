@@ -4,6 +4,8 @@
 ///
 /// Berth owns user chains named from its table (upper-cased, so two daemons with different
 /// tables never share one), e.g. for "berth":
+/// - raw `BERTH-LOOPBACK`: drops packets with a 127.0.0.0/8 source or destination that did not
+///   arrive on `lo` (see Ruleset's loopback chain for why); jumped to from PREROUTING.
 /// - nat `BERTH-DNAT`: one DNAT rule per published port, address-bound ones first; jumped to
 ///   from PREROUTING and OUTPUT for `-m addrtype --dst-type LOCAL`.
 /// - nat `BERTH-POSTROUTING`: 127.0.0.0/8 leaving through a Berth bridge, hairpin (DNATed
@@ -26,10 +28,11 @@ enum IPTablesRuleset {
     static let maximumTableLength = 16
 
     struct Chains: Sendable {
-        let dnat, postrouting, forward, bridges: String
+        let loopback, dnat, postrouting, forward, bridges: String
 
         init(table: String) {
             let prefix = table.uppercased()
+            loopback = prefix + "-LOOPBACK"
             dnat = prefix + "-DNAT"
             postrouting = prefix + "-POSTROUTING"
             forward = prefix + "-FORWARD"
@@ -39,7 +42,9 @@ enum IPTablesRuleset {
         /// Berth's chains per iptables table for one family.
         func owned(_ family: Family) -> [(table: String, chains: [String])] {
             switch family {
-            case .ipv4: [("nat", [dnat, postrouting]), ("filter", [forward, bridges])]
+            // raw first: each table commits on its own, and the loopback drop must not trail
+            // the DNAT rules that make 127.0.0.1 reachable from outside.
+            case .ipv4: [("raw", [loopback]), ("nat", [dnat, postrouting]), ("filter", [forward, bridges])]
             case .ipv6: [("nat", [postrouting]), ("filter", [forward, bridges])]
             }
         }
@@ -48,6 +53,7 @@ enum IPTablesRuleset {
         func jumps(_ family: Family) -> [Jump] {
             var all: [Jump] = []
             if family == .ipv4 {
+                all.append(Jump(table: "raw", chain: "PREROUTING", spec: "-j \(loopback)"))
                 all.append(Jump(table: "nat", chain: "PREROUTING", spec: "-m addrtype --dst-type LOCAL -j \(dnat)"))
                 all.append(Jump(table: "nat", chain: "OUTPUT", spec: "-m addrtype --dst-type LOCAL -j \(dnat)"))
             }
@@ -77,9 +83,13 @@ enum IPTablesRuleset {
     static func script(table: String, family: Family, networks: [BridgeNetwork], forwards: [PortForward],
                        dump: IPTablesDump) -> String {
         let chains = Chains(table: table)
+        var raw: [String] = []
         var nat: [String] = []
         var filter: [String] = []
         if family == .ipv4 {
+            // IPv6 needs no such chain: the kernel drops ::1 from any non-loopback device itself.
+            raw.append("-A \(chains.loopback) -d 127.0.0.0/8 ! -i lo -j DROP")
+            raw.append("-A \(chains.loopback) -s 127.0.0.0/8 ! -i lo -j DROP")
             nat += dnatRules(chain: chains.dnat, forwards: forwards)
             nat += networks.map { "-A \(chains.postrouting) -s 127.0.0.0/8 -o \($0.bridge) -j MASQUERADE" }
         }
@@ -111,7 +121,7 @@ enum IPTablesRuleset {
         filter += networks.map { "-A \(chains.forward) -i \($0.bridge) ! -o \($0.bridge) -j \(chains.bridges)" }
         filter += networks.map { "-A \(chains.bridges) -o \($0.bridge) -j DROP" }
 
-        let rules = ["nat": nat, "filter": filter]
+        let rules = ["raw": raw, "nat": nat, "filter": filter]
         var out = ""
         for (name, owned) in chains.owned(family) {
             out += "*\(name)\n"

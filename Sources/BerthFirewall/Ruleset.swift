@@ -7,6 +7,8 @@ import Glibc
 ///   map `published_ports` (proto . port → container address . port, for every local address);
 ///   chain `published` DNATs through them, jumped to for `fib daddr type local` from the nat
 ///   prerouting chain (outside and containers) and the nat output chain (the host itself).
+/// - chain `loopback` (raw prerouting) drops packets with a 127.0.0.0/8 address that did not
+///   arrive on `lo`: route_localnet must not open the host's loopback to neighbours.
 /// - chain `postrouting` masquerades: a subnet leaving through another interface; 127.0.0.0/8
 ///   leaving through a Berth bridge (published ports reached at localhost); DNATed traffic going
 ///   back out the bridge it came from (hairpin).
@@ -73,6 +75,8 @@ enum Ruleset {
         out += "\t\tdnat to meta l4proto . th dport map @\(portMap)\n"
         out += "\t}\n"
 
+        out += loopbackChain
+
         out += "\tchain prerouting {\n"
         out += "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
         out += "\t\tfib daddr type local jump published\n"
@@ -105,6 +109,22 @@ enum Ruleset {
         out += "}\n"
         return out
     }
+
+    /// route_localnet=1 on Berth's bridges (for ports published on 127.0.0.1) stops the kernel
+    /// treating 127.0.0.0/8 there as martian, and published ports are DNATed before routing on
+    /// every interface, so crafted frames would reach the host's loopback services
+    /// (CVE-2020-8558), or pass a spoofed 127.0.0.1 source to them where accept_local is on.
+    /// No legitimate packet carries a loopback address on a wire: a DNATed loopback connection
+    /// leaves masqueraded to the bridge address, and conntrack (after this raw priority) restores
+    /// 127.0.0.1 on its replies. Kubernetes added a similar drop for that CVE.
+    private static let loopbackChain = """
+        \tchain loopback {
+        \t\ttype filter hook prerouting priority raw; policy accept;
+        \t\tiif != "lo" ip daddr 127.0.0.0/8 drop
+        \t\tiif != "lo" ip saddr 127.0.0.0/8 drop
+        \t}
+
+        """
 
     private static func bridgeSetDefinition(_ networks: [BridgeNetwork]) -> String {
         var out = "\tset \(bridgeSet) {\n\t\ttype ifname\n"

@@ -49,10 +49,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private let gate = OutboundGate()
     private var lastFlush: EventLoopFuture<Void>?
 
-    init(responder: Responder, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+    /// The connection's idle and request-head timers, when the server has them.
+    private let deadlines: ConnectionDeadlines?
+
+    init(
+        responder: Responder, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder,
+        deadlines: ConnectionDeadlines? = nil
+    ) {
         self.responder = responder
         self.decoder = decoder
         self.encoder = encoder
+        self.deadlines = deadlines
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -112,12 +119,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             body = .empty
         }
         self.exchange = exchange
+        deadlines?.requestStarted()
         if head.version.minor >= 1, head.headers["Expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         let responder = self.responder
+        let remoteAddress = context.channel.remoteAddress
         exchange.task = Task {
-            let response = await responder.respond(to: head, body: body)
+            let response = await responder.respond(to: head, body: body, remoteAddress: remoteAddress)
             bound.eventLoop.execute { bound.value.respond(id, response) }
         }
     }
@@ -261,6 +270,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             closeAfterFlush()
             return
         }
+        deadlines?.requestFinished()
         while self.exchange?.requestEnded != true, !pipelined.isEmpty {
             handle(pipelined.removeFirst())
         }
@@ -291,6 +301,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func hijack(_ exchange: Exchange, _ response: Response, _ body: @escaping @Sendable (HijackedStream) async throws -> Void) {
         self.exchange = nil
         hijacked = true
+        deadlines?.hijacked()
         let upgrade = exchange.head.wantsUpgrade
         var headers = response.headers
         if upgrade {

@@ -24,6 +24,19 @@ public final class HTTPServer: Sendable {
         /// Runs first on each accepted connection, before the HTTP handlers go in (TLS does).
         public var prepareConnection: (@Sendable (any Channel) throws -> Void)?
 
+        // Limits against clients that hold connections without using them. All off by
+        // default: berthd's clients keep attach, logs and events streams open at will.
+
+        /// How long a kept-alive connection may wait for its next request; nil waits forever.
+        public var idleTimeout: Duration?
+        /// How long a request head may take to arrive, counted from the connection's start or
+        /// from the first byte after the previous response; nil waits forever.
+        public var requestHeadTimeout: Duration?
+        /// The most connections served at once; nil for no cap. At the cap the connection idle
+        /// longest (no request in progress) is closed to make room for the new one, as nginx
+        /// reuses keep-alive connections; with none idle, the new one is closed.
+        public var maximumConnections: Int?
+
         public init() {}
     }
 
@@ -34,9 +47,15 @@ public final class HTTPServer: Sendable {
         let socketFile: (path: String, inode: ino_t)?
     }
 
+    private struct Connection {
+        let channel: any Channel
+        /// Since when it has had no request in progress; nil while one is.
+        var idleSince: ContinuousClock.Instant?
+    }
+
     private struct State {
         var listeners: [Listener] = []
-        var connections: [ObjectIdentifier: any Channel] = [:]
+        var connections: [ObjectIdentifier: Connection] = [:]
         var shuttingDown = false
     }
 
@@ -120,21 +139,26 @@ public final class HTTPServer: Sendable {
                 if lstat(path, &st) == 0, st.st_ino == inode { unlink(path) }
             }
         }
-        for connection in state.withLock({ Array($0.connections.values) }) {
+        for connection in state.withLock({ $0.connections.values.map(\.channel) }) {
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
         while ContinuousClock.now < deadline, !state.withLock({ $0.connections.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        for connection in state.withLock({ Array($0.connections.values) }) {
+        for connection in state.withLock({ $0.connections.values.map(\.channel) }) {
             try? await connection.close()
         }
     }
 
+    /// The number of connections open now.
+    public var connectionCount: Int { state.withLock { $0.connections.count } }
+
     private func makeBootstrap() -> ServerBootstrap {
         let responder = self.responder
-        let prepare = configuration.prepareConnection
+        let configuration = self.configuration
+        let timed = configuration.idleTimeout != nil || configuration.requestHeadTimeout != nil
+            || configuration.maximumConnections != nil
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -143,29 +167,57 @@ public final class HTTPServer: Sendable {
                 guard let self, self.track(channel) else {
                     return channel.close()
                 }
+                let id = ObjectIdentifier(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try prepare?(channel)
+                    try configuration.prepareConnection?(channel)
+                    var deadlines: ConnectionDeadlines?
+                    if timed {
+                        let handler = ConnectionDeadlines(
+                            idle: configuration.idleTimeout, head: configuration.requestHeadTimeout,
+                            idleChanged: { [weak self] idle in self?.markIdle(id, idle) })
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        deadlines = handler
+                    }
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let encoder = HTTPResponseEncoder()
-                    let handler = HTTPConnectionHandler(responder: responder, decoder: decoder, encoder: encoder)
+                    let handler = HTTPConnectionHandler(responder: responder, decoder: decoder, encoder: encoder, deadlines: deadlines)
                     try channel.pipeline.syncOperations.addHandlers([decoder, encoder, handler])
                 }
             }
     }
 
-    /// Registers a new connection for shutdown; false once shutting down.
+    /// Registers a new connection for shutdown and the cap; false once shutting down, or at
+    /// the cap with no idle connection to close instead.
     private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
+        let cap = configuration.maximumConnections
+        var evicted: (any Channel)?
         let accepted = state.withLock { state in
             guard !state.shuttingDown else { return false }
-            state.connections[id] = channel
+            if let cap, state.connections.count >= cap {
+                let idle = state.connections.compactMap { key, value in value.idleSince.map { (key, value.channel, $0) } }
+                guard let oldest = idle.min(by: { $0.2 < $1.2 }) else { return false }
+                state.connections.removeValue(forKey: oldest.0)
+                evicted = oldest.1
+            }
+            state.connections[id] = Connection(channel: channel, idleSince: .now)
             return true
+        }
+        if let evicted {
+            log.debug("connection limit reached: closing the connection idle longest")
+            evicted.close(promise: nil)
         }
         if accepted {
             channel.closeFuture.whenComplete { [weak self] _ in
                 _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
             }
+        } else if cap != nil {
+            log.debug("connection limit reached with every connection busy: refusing a connection")
         }
         return accepted
+    }
+
+    private func markIdle(_ id: ObjectIdentifier, _ idle: Bool) {
+        state.withLock { $0.connections[id]?.idleSince = idle ? .now : nil }
     }
 }

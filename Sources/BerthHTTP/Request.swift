@@ -16,11 +16,13 @@ public struct Request: Sendable {
     public let prefix: String?
     /// The client sent `Connection: Upgrade` and `Upgrade: tcp` (attach, exec start).
     public let wantsUpgrade: Bool
+    /// The peer's address (nil on a unix socket or in tests): what per-client limits key on.
+    public let remoteAddress: SocketAddress?
 
     public init(
         method: HTTPMethod, path: String, pathParameters: [String: String] = [:], query: QueryItems = QueryItems(),
         headers: HTTPHeaders = [:], body: RequestBody = .empty, prefix: String? = nil,
-        wantsUpgrade: Bool = false
+        wantsUpgrade: Bool = false, remoteAddress: SocketAddress? = nil
     ) {
         self.method = method
         self.path = path
@@ -30,6 +32,7 @@ public struct Request: Sendable {
         self.body = body
         self.prefix = prefix
         self.wantsUpgrade = wantsUpgrade
+        self.remoteAddress = remoteAddress
     }
 
     /// The value of the `{name}` segment; routes only ask for names their pattern has.

@@ -9,7 +9,7 @@ struct Responder: Sendable {
     let policy: ServicePolicy
     let requestLogLevel: ServerLog.Level
 
-    func respond(to head: HTTPRequestHead, body: RequestBody) async -> Response {
+    func respond(to head: HTTPRequestHead, body: RequestBody, remoteAddress: SocketAddress? = nil) async -> Response {
         let started = ContinuousClock.now
         var response: Response
         switch router.resolve(method: head.method, uri: head.uri) {
@@ -18,7 +18,8 @@ struct Responder: Sendable {
         case .success(let match):
             let request = Request(
                 method: head.method, path: match.path, pathParameters: match.pathParameters, query: match.query,
-                headers: head.headers, body: body, prefix: match.prefix, wantsUpgrade: head.wantsUpgrade)
+                headers: head.headers, body: body, prefix: match.prefix, wantsUpgrade: head.wantsUpgrade,
+                remoteAddress: remoteAddress)
             do {
                 response = try await match.handler(request)
             } catch {

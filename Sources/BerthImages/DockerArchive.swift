@@ -1,4 +1,5 @@
 import BerthOCI
+import BerthOS
 import Glibc
 
 /// `docker load` and `docker save`: the docker-archive tar (`manifest.json` with
@@ -61,6 +62,7 @@ extension ImageStore {
         for (n, entry) in entries.enumerated() {
             let what = "manifest.json entry \(n)"
             let configDesc = try archive.blob(entry.config, what: "\(what): config")
+            try ArchiveFiles.checkDocumentSize(configDesc.size, what: "image config \(entry.config)")
             let imageConfig = try JSON.decode(ImageConfig.self, from: try content.read(configDesc.digest),
                                               what: "image config \(entry.config)")
             let diffIDs = imageConfig.rootfs.diffIDs
@@ -268,13 +270,21 @@ extension ImageStore {
 
 /// The regular files of an archive, each streamed into the content store as it is read
 /// (so a multi-gigabyte archive never sits in memory), by cleaned path; plus its links.
+/// Sparse entries' holes are written as zeros in bounded chunks, and the archive may not
+/// expand to more than the content store's disk has free: a 10 KB archive can claim terabytes.
 struct ArchiveFiles {
     private var files: [String: Descriptor] = [:]
     private var links: [String: String] = [:]
     private let content: ContentStore
 
+    /// The most a JSON document of an archive (manifest.json, index.json, a manifest, an image
+    /// config, repositories) may take in memory; containers/image's iolimits take 4 MiB too.
+    static let maxDocumentSize: Int64 = 4 << 20
+
     init(fd: Int32, content: ContentStore, lease: ContentStore.Lease) throws {
         self.content = content
+        let available = try os { () throws(SystemError) in try DiskSpace.available(at: content.root) }
+        var expanded: Int64 = 0
         let reader = try TarReader(fd: fd, what: "image archive")
         while let h = try reader.next() {
             let path = try Self.clean(h.path)
@@ -282,14 +292,23 @@ struct ArchiveFiles {
             case .directory:
                 continue
             case .regular:
+                expanded += max(h.size, 0)
+                guard expanded <= available else {
+                    throw ImageError.system("Error processing tar file: \(h.path) takes the archive's content to "
+                        + "\(DiskSpace.describe(expanded)), more than the \(DiskSpace.describe(available)) free under \(content.root)",
+                        errno: ENOSPC)
+                }
                 let w = try content.writer(lease: lease)
                 var end: Int64 = 0
                 while let (block, offset) = try reader.readBlock() {
-                    if offset > end { try w.write([UInt8](repeating: 0, count: Int(offset - end))) }
+                    guard offset >= end, offset + Int64(block.count) <= h.size else {
+                        throw ImageError.invalid("archive entry \(h.path): data outside its \(h.size) bytes")
+                    }
+                    try Self.writeZeros(w, count: offset - end)
                     try w.write(block)
                     end = offset + Int64(block.count)
                 }
-                if end < h.size { try w.write([UInt8](repeating: 0, count: Int(h.size - end))) }
+                try Self.writeZeros(w, count: h.size - end)
                 files[path] = try w.commit()
             case .symlink:
                 let target = h.linkTarget ?? ""
@@ -303,6 +322,25 @@ struct ArchiveFiles {
             }
         }
         _ = try reader.finish()
+    }
+
+    /// One zeroed chunk, shared: a hole of any length costs no more memory than this.
+    private static let zeros = [UInt8](repeating: 0, count: 1 << 20)
+
+    /// Writes `count` zero bytes (a sparse entry's hole) in chunks.
+    private static func writeZeros(_ w: IngestWriter, count: Int64) throws {
+        var left = count
+        while left > 0 {
+            let n = Int(min(left, Int64(zeros.count)))
+            try zeros.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            left -= Int64(n)
+        }
+    }
+
+    static func checkDocumentSize(_ size: Int64, what: String) throws {
+        guard size <= maxDocumentSize else {
+            throw ImageError.invalid("\(what) is too large (\(size) bytes) for a JSON document: the limit is \(maxDocumentSize) bytes")
+        }
     }
 
     /// A relative path inside the archive; `..` beyond the top and absolute paths are refused.
@@ -366,13 +404,13 @@ struct ArchiveFiles {
 
     func read(_ path: String) throws -> [UInt8] {
         let d = try lookup(path)
-        guard d.size <= 16 << 20 else { throw ImageError.invalid("\(path) is too large (\(d.size) bytes) for a JSON document") }
+        try Self.checkDocumentSize(d.size, what: path)
         return try content.read(d.digest)
     }
 
     func read(descriptor: Descriptor) throws -> [UInt8] {
         let d = try blob(descriptor: descriptor)
-        guard d.size <= 16 << 20 else { throw ImageError.invalid("blob \(d.digest) is too large (\(d.size) bytes) for a JSON document") }
+        try Self.checkDocumentSize(d.size, what: "blob \(d.digest)")
         return try content.read(d.digest)
     }
 }

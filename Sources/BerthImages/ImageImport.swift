@@ -20,7 +20,12 @@ extension ImageStore {
             // Stored as the plain tar whatever the input's compression (as dockerd keeps layers),
             // so the blob's digest is its DiffID and every tool can read it back.
             let writer = try content.writer(lease: lease)
-            let reader = try TarReader(fd: fd, what: "imported tarball", tee: writer)
+            // The plain tar is stored and then unpacked beside it: it may take half the free space.
+            let available = try os { () throws(SystemError) in try DiskSpace.available(at: content.root) }
+            let tooLarge = ImageError.system("Error processing tar file: the tarball expands to more than "
+                + "\(DiskSpace.describe(available / 2)), half of the \(DiskSpace.describe(available)) free under \(content.root), "
+                + "which storing and unpacking it would take", errno: ENOSPC)
+            let reader = try TarReader(fd: fd, what: "imported tarball", tee: writer, limit: (available / 2, tooLarge))
             let diffID = try reader.finish().digest
             let layer = try writer.commit(mediaType: LayerCompression.none.ociMediaType, expected: diffID)
             try unpack(layers: [layer], diffIDs: [diffID])

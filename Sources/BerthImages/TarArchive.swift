@@ -68,11 +68,16 @@ final class TarReader {
     private let what: String
     /// Receives every decompressed byte as it is hashed (`docker import` stores the plain tar).
     private let tee: IngestWriter?
+    /// Most decompressed bytes to accept, with the error to give beyond them: a small
+    /// compressed stream can expand without bound (a "zip bomb") into the tee's disk.
+    private let limit: (bytes: Int64, error: ImageError)?
+    private var limitExceeded = false
 
     /// Reads from `fd`, which the caller keeps open until the reader is gone.
-    init(fd: Int32, what: String, tee: IngestWriter? = nil) throws {
+    init(fd: Int32, what: String, tee: IngestWriter? = nil, limit: (bytes: Int64, error: ImageError)? = nil) throws {
         self.what = what
         self.tee = tee
+        self.limit = limit
         guard let raw = archive_read_new() else { throw ImageError.system("archive_read_new", errno: ENOMEM) }
         self.raw = raw
         guard let tar = archive_read_new() else {
@@ -127,6 +132,11 @@ final class TarReader {
                 return -1
             }
             if size == 0 { continue }
+            if let limit, Int64(hasher.count) + Int64(size) > limit.bytes {
+                limitExceeded = true
+                rawError = limit.error.message
+                return -1
+            }
             hasher.update(UnsafeRawBufferPointer(start: block, count: size))
             if let tee {
                 do { try tee.write(UnsafeRawBufferPointer(start: block, count: size)) } catch {
@@ -147,15 +157,19 @@ final class TarReader {
 
     private func failure(_ a: OpaquePointer) -> String { rawError ?? Self.message(a) }
 
+    /// The error for a failed libarchive call: the expansion limit's own, or an invalid archive.
+    private func readError(_ a: OpaquePointer) -> ImageError {
+        if limitExceeded, let limit { return limit.error }
+        return ImageError.invalid("\(what): \(failure(a))")
+    }
+
     /// The next header, or nil at the end of the archive. The previous entry's unread data is skipped.
     func next() throws -> TarHeader? {
         if tarAtEnd { return nil }
         var entry: OpaquePointer?
         let r = archive_read_next_header(tar, &entry)
         if r == ARCHIVE_EOF { tarAtEnd = true; return nil }
-        guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
-            throw ImageError.invalid("\(what): \(failure(tar))")
-        }
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else { throw readError(tar) }
         return Self.header(e)
     }
 
@@ -215,7 +229,7 @@ final class TarReader {
         var offset: la_int64_t = 0
         let r = archive_read_data_block(tar, &block, &size, &offset)
         if r == ARCHIVE_EOF { return nil }
-        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw ImageError.invalid("\(what): \(failure(tar))") }
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw readError(tar) }
         return (UnsafeRawBufferPointer(start: block, count: size), Int64(offset))
     }
 
@@ -225,7 +239,10 @@ final class TarReader {
         while try next() != nil {}
         var sink: UnsafeRawPointer?
         while !rawAtEnd {
-            if pull(&sink) < 0 { throw ImageError.invalid("\(what): \(rawError ?? "read error")") }
+            if pull(&sink) < 0 {
+                if limitExceeded, let limit { throw limit.error }
+                throw ImageError.invalid("\(what): \(rawError ?? "read error")")
+            }
         }
         let size = Int64(hasher.count)
         return (hasher.finalize(), size)

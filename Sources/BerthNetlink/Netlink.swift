@@ -45,10 +45,11 @@ public final class Netlink: Sendable {
         return Link(raw)
     }
 
-    /// `.exists` if a link called `name` already exists.
-    public func addBridge(name: String, mtu: UInt32? = nil) throws(NetlinkError) {
+    /// `.exists` if a link called `name` already exists. Without `mac`, the kernel gives the
+    /// bridge the lowest MAC of its ports, which changes as containers come and go.
+    public func addBridge(name: String, mac: String? = nil, mtu: UInt32? = nil) throws(NetlinkError) {
         try LinkName.validate(name, what: "cannot add bridge")
-        try call("cannot add bridge \(name)") { berth_link_add_bridge($0, name, mtu ?? 0) }
+        try call("cannot add bridge \(name)") { berth_link_add_bridge($0, name, mac, mtu ?? 0) }
     }
 
     /// Creates a veth pair: `name` here, `peer` created directly inside the namespace pinned at

@@ -67,7 +67,13 @@ public final class NetworkDriver: Sendable {
                 }
                 if let mtu = net.mtu, existing.mtu != mtu { try host.setMTU(name, mtu) }
             } else {
-                try host.addBridge(name: name, mtu: net.mtu)
+                // A fixed MAC of its own, as Docker gives its bridges: containers' ARP entries
+                // for the gateway then stay valid as ports join and leave.
+                let mac = ([0x02] + (0..<5).map { _ in UInt8.random(in: 0...255) }).map { b in
+                    let hex = String(b, radix: 16)
+                    return hex.count == 1 ? "0" + hex : hex
+                }
+                try host.addBridge(name: name, mac: mac.joined(separator: ":"), mtu: net.mtu)
             }
             let present = try host.addresses(name)
             var cidrs = ["\(gateway)/\(subnet.prefix)"]
@@ -76,6 +82,8 @@ public final class NetworkDriver: Sendable {
             try host.setUp(name)
             // Connections to a published port on 127.0.0.1 are DNATed onto the bridge with
             // their loopback source; the kernel drops those unless the bridge accepts them.
+            // That also lets frames addressed to 127.0.0.0/8 in from the bridge (CVE-2020-8558):
+            // the firewall's loopback chain drops every such packet not arriving on lo.
             try Sysctl.write("net.ipv4.conf.\(name).route_localnet", "1")
         }
     }

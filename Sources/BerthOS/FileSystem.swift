@@ -1,3 +1,4 @@
+import CBerthSys
 import FoundationEssentials
 import Glibc
 
@@ -13,6 +14,9 @@ public struct SystemError: Error, CustomStringConvertible {
 }
 
 public enum FileSystem {
+    /// O_PATH: a descriptor that only names a file (Swift's Glibc module does not show it).
+    public static let pathOnly: Int32 = BERTH_O_PATH
+
     public static func readBytes(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open \(path)") }

@@ -5,8 +5,9 @@ import Glibc
 /// Mark and sweep over the store, as distribution's `garbage-collect`: every manifest revision
 /// of every repository marks itself, its config and layers, and an index's children; blobs
 /// nothing marks are removed, with the repository links that point at them, and so are uploads
-/// older than `uploadExpiry`. Run it while the registry is stopped or read-only: a blob
-/// uploaded during the sweep but not yet referenced by a manifest would be collected.
+/// older than `uploadExpiry`. A blob uploaded during the sweep but not yet referenced by a
+/// manifest would be collected, so it runs only with the store's exclusive lock: never while
+/// a server has the store (a dry run only reads, and shares the lock with servers).
 public struct GarbageCollector: Sendable {
     public struct Report: Sendable {
         public var removedBlobs: [Digest] = []
@@ -20,8 +21,11 @@ public struct GarbageCollector: Sendable {
 
     public init(store: RegistryStore) { self.store = store }
 
-    /// Removes what is unreferenced, or with `dryRun` only reports it.
-    public func collect(dryRun: Bool) -> Report {
+    /// Removes what is unreferenced, or with `dryRun` only reports it. Refuses while the store
+    /// is being served.
+    public func collect(dryRun: Bool) throws(RegistryError) -> Report {
+        let lock = try store.lock(for: dryRun ? .serving : .collecting)
+        defer { withExtendedLifetime(lock) {} }
         var marked: Set<Digest> = []
         let repositories = store.repositories()
         for name in repositories {

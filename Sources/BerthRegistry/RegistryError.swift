@@ -21,6 +21,8 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         case rangeInvalid = "RANGE_INVALID"
         case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
         case tagInvalid = "TAG_INVALID"
+        /// distribution's code for a client that must slow down (429).
+        case tooManyRequests = "TOOMANYREQUESTS"
         /// distribution's code for a failure of the registry itself.
         case unknown = "UNKNOWN"
 
@@ -31,6 +33,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
             case .denied: .forbidden
             case .unsupported: .methodNotAllowed
             case .rangeInvalid: .rangeNotSatisfiable
+            case .tooManyRequests: .tooManyRequests
             case .unknown: .internalServerError
             default: .badRequest
             }

@@ -13,9 +13,12 @@ struct RegistryRoutes: Sendable {
     let authenticator: Authenticator?
 
     func register(on router: inout Router) {
-        router.get("/v2") { request in try authorize(request); return Response(headers: ["Content-Type": "application/json"], body: .bytes(ByteBuffer(string: "{}"))) }
-        router.get("/v2/_catalog") { request in try authorize(request); return try catalog(request) }
-        router.get("/v1/search") { request in try authorize(request); return try search(request) }
+        router.get("/v2") { request in
+            try await authorize(request)
+            return Response(headers: ["Content-Type": "application/json"], body: .bytes(ByteBuffer(string: "{}")))
+        }
+        router.get("/v2/_catalog") { request in try await authorize(request); return try catalog(request) }
+        router.get("/v1/search") { request in try await authorize(request); return try search(request) }
 
         route(&router, .POST, "/blobs/uploads", startUpload)
         route(&router, .GET, "/blobs/uploads/{id}", uploadStatus)
@@ -39,15 +42,16 @@ struct RegistryRoutes: Sendable {
         _ handler: @escaping @Sendable (String, Request) async throws -> Response
     ) {
         router.add(method, "/v2/{name:.*}" + suffix) { request in
-            try authorize(request)
+            try await authorize(request)
             let name = request.parameter("name")
             guard Names.isValidRepository(name) else { throw RegistryError(.nameInvalid, "invalid repository name", detail: name) }
             return try await handler(name, request)
         }
     }
 
-    private func authorize(_ request: Request) throws(RegistryError) {
-        try authenticator?.check(request.headers.first(name: "Authorization"))
+    private func authorize(_ request: Request) async throws(RegistryError) {
+        try await authenticator?.check(
+            request.headers.first(name: "Authorization"), client: Authenticator.clientKey(request.remoteAddress))
     }
 
     // MARK: Blobs

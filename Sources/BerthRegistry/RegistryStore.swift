@@ -14,10 +14,14 @@ import Synchronization
 ///     <root>/repositories/<name>/_manifests/tags/<tag>          the tag's manifest digest
 ///     <root>/repositories/<name>/_referrers/sha256/<subject>/<hex>   a referrer's descriptor (JSON)
 ///     <root>/uploads/<id>/{data,repository,startedat}           uploads in progress
+///     <root>/lock                                               flock: shared while served, exclusive for GC
 ///
 /// Uploads are written to their own file while hashed and renamed into `blobs/` only once
-/// their digest is verified, so no partial blob is ever visible. Names never collide with the
-/// `_` directories: a repository path component cannot start with `_`.
+/// their digest is verified, so no partial blob is ever visible; every other file is written
+/// to a temporary file of its own (`.tmp-XXXXXX`, never a valid tag or digest) and renamed.
+/// Names never collide with the `_` directories: a repository path component cannot start
+/// with `_`. Only the registry's user may read the store (0700 directories, 0600 files): the
+/// blobs are what the registry's authentication protects.
 public final class RegistryStore: Sendable {
     public let root: String
 
@@ -35,19 +39,78 @@ public final class RegistryStore: Sendable {
     }
 
     private let uploads = Mutex(UploadTable())
-    /// Serializes changes to links and tags (`writeAtomically` names its temporary file by pid).
-    private let metadata = Mutex(())
 
     /// The largest manifest accepted, as distribution's default.
     public static let maximumManifestSize = 4 << 20
 
-    public init(root: String) throws {
+    public init(root: String) throws(RegistryError) {
         self.root = FileSystem.absolute(root)
         do {
-            for dir in ["blobs/sha256", "repositories", "uploads"] { try FileSystem.makeDirectories(self.root + "/" + dir, mode: 0o755) }
+            for dir in ["blobs/sha256", "repositories", "uploads"] { try FileSystem.makeDirectories(self.root + "/" + dir, mode: 0o700) }
         } catch {
             throw RegistryError.storage("cannot create the registry root \(root): \(error)")
         }
+        // Stores made before were world-readable: closing the root shuts others out at once,
+        // the walk fixes what is below it.
+        guard chmod(self.root, 0o700) == 0 else {
+            throw RegistryError.storage("cannot restrict the registry root \(root): \(String(cString: strerror(errno)))")
+        }
+        Self.restrictModes(below: self.root)
+    }
+
+    /// Takes away group and other access under `path`: directories 0700, files 0600.
+    static func restrictModes(below path: String) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            let child = path + "/" + entry
+            var st = stat()
+            guard lstat(child, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                if st.st_mode & 0o077 != 0 { chmod(child, 0o700) }
+                restrictModes(below: child)
+            case S_IFREG:
+                if st.st_mode & 0o077 != 0 { chmod(child, 0o600) }
+            default:
+                break  // nothing else belongs here, and a symlink's target is not ours to change
+            }
+        }
+    }
+
+    // MARK: Lock
+
+    /// How a process uses the store: any number serve it at once; garbage collection needs it
+    /// alone, since a blob pushed during the sweep but not yet referenced would be collected.
+    public enum Use: Sendable {
+        case serving
+        case collecting
+    }
+
+    /// Holds the store's lock until released or deinitialized (the lock goes with the fd).
+    public final class Lock: Sendable {
+        private let fd: Int32
+        fileprivate init(fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
+    /// Takes the store's lock for `use` without waiting; refuses with a message saying who has it.
+    public func lock(for use: Use) throws(RegistryError) -> Lock {
+        let path = root + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .storage("open \(path): \(String(cString: strerror(errno)))") }
+        let operation = use == .serving ? LOCK_SH : LOCK_EX
+        while flock(fd, operation | LOCK_NB) != 0 {
+            let error = errno
+            if error == EINTR { continue }
+            close(fd)
+            guard error == EWOULDBLOCK else { throw .storage("lock \(path): \(String(cString: strerror(error)))") }
+            switch use {
+            case .serving:
+                throw RegistryError(.unknown, "garbage collection is running on \(root): serve it once that has finished")
+            case .collecting:
+                throw RegistryError(.unknown, "\(root) is in use by a running berth-registry (serve, or another garbage-collect): stop it before collecting garbage, or use --dry-run")
+            }
+        }
+        return Lock(fd: fd)
     }
 
     // MARK: Paths
@@ -106,10 +169,10 @@ public final class RegistryStore: Sendable {
         let id = UUIDText.random()
         let dir = uploadDirectory(id)
         do {
-            try FileSystem.makeDirectories(dir, mode: 0o755)
-            try FileSystem.writeAtomically(dir + "/repository", Array(name.utf8))
-            try FileSystem.writeAtomically(dir + "/startedat", Array(String(Int64(time(nil))).utf8))
-            let fd = open(dir + "/data", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            try FileSystem.makeDirectories(dir, mode: 0o700)
+            try Self.writeAtomically(dir + "/repository", Array(name.utf8), durable: false)
+            try Self.writeAtomically(dir + "/startedat", Array(String(Int64(time(nil))).utf8), durable: false)
+            let fd = open(dir + "/data", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw SystemError("create \(dir)/data") }
             close(fd)
         } catch {
@@ -180,6 +243,42 @@ public final class RegistryStore: Sendable {
         guard !busy else { throw RegistryError(.blobUploadInvalid, "the upload is being written by another request", detail: id) }
         try? FileSystem.removeTree(uploadDirectory(id))
     }
+
+    /// Removes uploads nothing has written to for `idle` (by their file's mtime, so those of
+    /// an earlier run too): their partial file and what is held here. A request writing one
+    /// keeps it. Returns their ids.
+    public func purgeUploads(idleFor idle: Duration) -> [String] {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var purged: [String] = []
+        for id in entries(root + "/uploads") where UUIDText.isValid(id) {
+            let dir = uploadDirectory(id)
+            var st = stat()
+            guard stat(dir + "/data", &st) == 0 || stat(dir, &st) == 0 else { continue }
+            let age = Duration.seconds(now.tv_sec - st.st_mtim.tv_sec) + .nanoseconds(now.tv_nsec - st.st_mtim.tv_nsec)
+            guard age > idle else { continue }
+            // Claimed for the removal, so a request arriving meanwhile is refused, not torn.
+            let claimed = uploads.withLock { table in
+                guard !table.busy.contains(id) else { return false }
+                table.busy.insert(id)
+                table.idle[id] = nil
+                return true
+            }
+            guard claimed else { continue }
+            try? FileSystem.removeTree(dir)
+            uploads.withLock { _ = $0.busy.remove(id) }
+            purged.append(id)
+        }
+        // State of uploads whose directory went another way (garbage-collect).
+        uploads.withLock { table in
+            for id in table.idle.keys where !FileSystem.exists(uploadDirectory(id)) { table.idle[id] = nil }
+        }
+        return purged
+    }
+
+    /// Uploads with state held in memory, and those a request is writing (for tests).
+    var uploadsInMemory: Int { uploads.withLock { $0.idle.count + $0.busy.count } }
+    var uploadsBusy: Int { uploads.withLock { $0.busy.count } }
 
     private func checkUpload(_ name: String, _ id: String) throws(RegistryError) {
         // The id names a directory: nothing but what startUpload makes is accepted.
@@ -265,14 +364,52 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    /// Stores bytes already in memory (a manifest) as a blob.
+    /// Stores bytes already in memory (a manifest) as a blob. Two pushes of one manifest at
+    /// once each write their own temporary file; the second rename replaces equal bytes.
     private func storeBytes(_ bytes: [UInt8], as digest: Digest) throws(RegistryError) {
         if FileSystem.exists(blobPath(digest)) { return }
         do {
-            try FileSystem.writeAtomically(blobPath(digest), bytes, durable: true)
+            try Self.writeAtomically(blobPath(digest), bytes, durable: true)
         } catch {
             throw .storage("store \(digest): \(error)")
         }
+    }
+
+    /// Writes `path` through a temporary file in its directory, unique to this write (mkstemp:
+    /// created exclusively, 0600), then renamed over it: readers see the old or the new bytes,
+    /// and concurrent writers of one path, in this process or another, never share a file.
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool) throws(SystemError) {
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        var template = Array((directory + "/.tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw SystemError("create a temporary file in \(directory)") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let error = SystemError("write \(temporary)")
+                close(fd)
+                unlink(temporary)
+                throw error
+            }
+            offset += n
+        }
+        if durable, fsync(fd) != 0 {
+            let error = SystemError("fsync \(temporary)")
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let error = SystemError("rename \(temporary) to \(path)")
+            unlink(temporary)
+            throw error
+        }
+        if durable { try FileSystem.syncDirectory(directory) }
     }
 
     // MARK: Manifests
@@ -357,7 +494,7 @@ public final class RegistryStore: Sendable {
 
     /// The repository's tags, sorted.
     public func tags(_ name: String) -> [String] {
-        entries(repositoryPath(name) + "/_manifests/tags").filter { !$0.contains(".tmp-") }.sorted()
+        entries(repositoryPath(name) + "/_manifests/tags").filter { !Self.isTemporary($0) }.sorted()
     }
 
     /// Every repository, sorted: directories under `repositories/` holding blobs or manifests.
@@ -381,7 +518,7 @@ public final class RegistryStore: Sendable {
     public func referrers(_ name: String, _ digest: Digest) -> [Descriptor] {
         let dir = referrersDirectory(name, digest)
         return entries(dir).compactMap { entry in
-            guard let bytes = try? FileSystem.readBytes(dir + "/" + entry) else { return nil }
+            guard !Self.isTemporary(entry), let bytes = try? FileSystem.readBytes(dir + "/" + entry) else { return nil }
             return try? RegistryJSON.decoder.decode(Descriptor.self, from: Data(bytes))
         }.sorted { $0.digest < $1.digest }
     }
@@ -390,17 +527,22 @@ public final class RegistryStore: Sendable {
         (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
     }
 
+    /// A temporary file of `writeAtomically` (a tag cannot start with "."), or one left by
+    /// older versions, which named them `<name>.tmp-<pid>`.
+    static func isTemporary(_ entry: String) -> Bool {
+        if entry.hasPrefix(".") { return true }
+        guard let dot = entry.lastIndex(of: "."), entry[dot...].hasPrefix(".tmp-") else { return false }
+        let pid = entry[entry.index(dot, offsetBy: 5)...]
+        return !pid.isEmpty && pid.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
     private func writeMetadata(_ path: String, _ bytes: [UInt8]) throws(RegistryError) {
-        let result: Result<Void, SystemError> = metadata.withLock { _ in
-            do throws(SystemError) {
-                try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]), mode: 0o755)
-                try FileSystem.writeAtomically(path, bytes, durable: true)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
+        do {
+            try FileSystem.makeDirectories(String(path[..<path.lastIndex(of: "/")!]), mode: 0o700)
+            try Self.writeAtomically(path, bytes, durable: true)
+        } catch {
+            throw .storage("write \(path): \(error)")
         }
-        if case .failure(let error) = result { throw .storage("write \(path): \(error)") }
     }
 }
 

@@ -438,7 +438,7 @@ public struct StateReport: Codable, Sendable {
 func errnoText() -> String { String(cString: strerror(errno)) }
 
 /// O_PATH from fcntl.h, hidden from Swift behind _GNU_SOURCE.
-let oPath: Int32 = 0o10_000_000
+let oPath = BERTH_O_PATH
 
 /// Text of a NUL-terminated C buffer.
 func cText(_ buffer: [CChar]) -> String {

@@ -10,18 +10,33 @@ import Synchronization
 /// types) and CSeccomp, never the runtime.
 ///
 /// Semantics follow runtime-spec config-linux.md ("Seccomp") and runc: unknown syscall names are
-/// skipped, rules repeating the default action are dropped, SCMP_ACT_NOTIFY is rejected.
+/// skipped, rules repeating the default action are dropped, SCMP_ACT_NOTIFY is rejected, and a
+/// syscall numbered above every one the profile names gets ENOSYS unless the default allows it.
 public enum SeccompCompiler {
     /// Compiles `profile` to the BPF program the kernel runs.
     public static func compile(_ profile: Seccomp) throws(SeccompError) -> SeccompFilter {
         let plan = try SeccompPlan(profile)
         let bytes = try withFilterContext(plan) { context throws(SeccompError) in
-            try exportedBytes(of: context, as: "BPF", seccomp_export_bpf)
+            try enosysStub(for: plan) + exportedBytes(of: context, as: "BPF", seccomp_export_bpf)
+        }
+        // BPF_MAXINSNS: the kernel refuses a longer program.
+        guard bytes.count / 8 <= 4096 else {
+            throw SeccompError(.invalidArgument, "linux.seccomp: the profile compiles to \(bytes.count / 8) BPF instructions, more than the kernel's 4096")
         }
         return SeccompFilter(instructions: bytes, flags: plan.flags)
     }
 
-    /// The same filter as libseccomp's pseudo filter code (`seccomp_export_pfc`), for debugging and tests.
+    /// runc's ENOSYS prefix (see `EnosysStub`), bounded by the syscalls the profile names, on the
+    /// host's architecture and on each one the profile adds.
+    private static func enosysStub(for plan: SeccompPlan) throws(SeccompError) -> [UInt8] {
+        guard EnosysStub.applies(toDefault: plan.defaultAction) else { return [] }
+        let architectures = [seccomp_arch_native()] + plan.architectures.map(\.token)
+        return try EnosysStub.instructions(
+            bounds: EnosysStub.largestSyscalls(names: plan.syscallNames, architectures: architectures))
+    }
+
+    /// The same filter as libseccomp's pseudo filter code (`seccomp_export_pfc`), for debugging and
+    /// tests. It does not show the ENOSYS prefix, which libseccomp does not know.
     public static func pseudoCode(_ profile: Seccomp) throws(SeccompError) -> String {
         let plan = try SeccompPlan(profile)
         let bytes = try withFilterContext(plan) { context throws(SeccompError) in

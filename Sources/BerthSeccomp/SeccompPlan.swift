@@ -20,6 +20,8 @@ struct SeccompPlan {
     var architectures: [(field: String, name: String, token: UInt32)] = []
     var rules: [Rule] = []
     var flags: UInt32 = 0
+    /// Every syscall name the profile lists, kept or not: they bound the ENOSYS prefix, as in runc.
+    var syscallNames: [String] = []
 
     init(_ profile: Seccomp) throws(SeccompError) {
         let root = "linux.seccomp"
@@ -71,6 +73,7 @@ struct SeccompPlan {
         for (k, name) in entry.names.enumerated() {
             let nameField = "\(field).names[\(k)]"
             if name.isEmpty { throw .invalid(nameField, "empty syscall name") }
+            syscallNames.append(name)
             // libseccomp refuses a rule whose action is the default one; it would be a no-op anyway.
             if action == defaultAction { continue }
             let number = seccomp_syscall_resolve_name(name)

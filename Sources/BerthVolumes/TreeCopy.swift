@@ -1,78 +1,40 @@
+import CBerthSys
 import BerthOS
 import Glibc
 
 /// Copies a directory tree between directory descriptors without ever following a symlink:
 /// each entry is opened with O_NOFOLLOW relative to its parent's descriptor, symlinks are
 /// recreated rather than read through, and metadata goes onto what was opened. Only the start
-/// path is resolved through symlinks, and then inside the source root (openat2's
-/// RESOLVE_IN_ROOT), so a hostile image can neither read nor write outside its tree.
+/// path is resolved through symlinks, and then by the kernel inside the source root
+/// (ContainedRoot: openat2's RESOLVE_IN_ROOT), so a hostile image can neither read nor write
+/// outside its tree. The destination may be a volume a running container shares: everything
+/// is created exclusively (O_EXCL, mkdirat, mknodat) and changed through the descriptor of what
+/// was created, so an entry swapped for a symlink or a hard link meanwhile fails the copy
+/// rather than redirecting it. Holes in sparse files stay holes.
 enum TreeCopy {
-    static let maxSymlinks = 40
+    /// Deeper trees are refused (copy) or not counted (size): each level holds descriptors
+    /// and a stack frame, and a container can nest directories without limit.
+    static let maxDepth = 256
     /// O_PATH and AT_EMPTY_PATH, hidden from Swift behind _GNU_SOURCE.
-    private static let oPath: Int32 = 0o10000000
     private static let atEmptyPath: Int32 = 0x1000
 
     /// Copies the directory at `path` (resolved inside `root`) into `destination`, whose own
     /// owner and mode then become the source directory's (Docker's copyOwnership).
     static func copy(root: String, path: String, into destination: String) throws(SystemError) {
-        let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard rootFD >= 0 else { throw SystemError("open \(root)") }
-        defer { close(rootFD) }
-        guard let source = try openInRoot(rootFD, path) else { return }
+        let sourceRoot = try ContainedRoot(root)
+        guard let source = try sourceRoot.openDirectory(path) else { return }
         defer { close(source) }
         let dest = open(destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dest >= 0 else { throw SystemError("open \(destination)") }
         defer { close(dest) }
-        try copyEntries(from: source, to: dest, path: path)
+        try copyEntries(from: source, to: dest, path: path, depth: 0)
         var st = stat()
         guard fstat(source, &st) == 0 else { throw SystemError("stat \(path)") }
         try setOwnerAndMode(dest, st, path)
     }
 
-    /// The directory at `path` under `rootFD`, symlinks resolved as if `rootFD` were `/`; nil
-    /// when it is missing or not a directory.
-    static func openInRoot(_ rootFD: Int32, _ path: String) throws(SystemError) -> Int32? {
-        var stack: [Int32] = [rootFD]
-        defer { for fd in stack.dropFirst() { close(fd) } }
-        var pending = Array(components(Array(path.utf8)).reversed())
-        var links = 0
-        while let c = pending.popLast() {
-            if c == [46] { continue }
-            if c == [46, 46] {
-                if stack.count > 1 { close(stack.removeLast()) }
-                continue
-            }
-            let name = cName(c)
-            let fd = openat(stack.last!, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if fd >= 0 {
-                stack.append(fd)
-                continue
-            }
-            let e = errno
-            var st = stat()
-            guard e == ELOOP || e == ENOTDIR, fstatat(stack.last!, name, &st, AT_SYMLINK_NOFOLLOW) == 0,
-                  st.st_mode & S_IFMT == S_IFLNK else {
-                if e == ENOENT || e == ENOTDIR || e == ELOOP { return nil }
-                throw SystemError("open \(path)", errno: e)
-            }
-            links += 1
-            guard links <= maxSymlinks else { throw SystemError("open \(path)", errno: ELOOP) }
-            let target = try readLink(stack.last!, name, path)
-            if target.first == UInt8(ascii: "/") {
-                for fd in stack.dropFirst() { close(fd) }
-                stack = [rootFD]
-            }
-            pending += components(target).reversed()
-        }
-        if stack.count == 1 {
-            let fd = fcntl(rootFD, F_DUPFD_CLOEXEC, 0)
-            guard fd >= 0 else { throw SystemError("dup \(path)") }
-            return fd
-        }
-        return stack.removeLast()
-    }
-
-    private static func copyEntries(from src: Int32, to dst: Int32, path: String) throws(SystemError) {
+    private static func copyEntries(from src: Int32, to dst: Int32, path: String, depth: Int) throws(SystemError) {
+        guard depth < maxDepth else { throw SystemError("copy \(path): directories nested deeper than \(maxDepth) levels", errno: 0) }
         for name in try entries(src, path) {
             let what = path + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
             var st = stat()
@@ -84,13 +46,18 @@ enum TreeCopy {
                 defer { close(s) }
                 let d = try openChild(dst, name, O_RDONLY | O_DIRECTORY, what)
                 defer { close(d) }
-                try copyEntries(from: s, to: d, path: what)
+                try copyEntries(from: s, to: d, path: what, depth: depth + 1)
                 try setOwnerAndMode(d, st, what)
                 try copyXattrs(from: s, to: d, what)
                 setTimes(d, st)
             case S_IFREG:
-                let s = try openChild(src, name, O_RDONLY, what)
+                // O_NONBLOCK and the check: should the entry have changed, a fifo is not waited on.
+                let s = try openChild(src, name, O_RDONLY | O_NONBLOCK, what)
                 defer { close(s) }
+                var now = stat()
+                guard fstat(s, &now) == 0, now.st_mode & S_IFMT == S_IFREG else {
+                    throw SystemError("copy \(what): no longer a regular file", errno: 0)
+                }
                 let d = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 guard d >= 0 else { throw SystemError("create \(what)") }
                 defer { close(d) }
@@ -112,8 +79,15 @@ enum TreeCopy {
                 // Device nodes, fifos and sockets: made, then changed through an O_PATH descriptor
                 // (fchown takes it with AT_EMPTY_PATH; chmod reaches the node via /proc/self/fd).
                 guard mknodat(dst, name, st.st_mode, st.st_rdev) == 0 else { throw SystemError("mknod \(what)") }
-                let d = try openChild(dst, name, oPath, what)
+                let d = try openChild(dst, name, FileSystem.pathOnly, what)
                 defer { close(d) }
+                // A container sharing the volume may have put something else there meanwhile
+                // (a hard link to a file): only the node just made gets the owner and mode.
+                var made = stat()
+                guard fstat(d, &made) == 0, made.st_mode & S_IFMT == st.st_mode & S_IFMT, made.st_rdev == st.st_rdev,
+                      made.st_nlink == 1 else {
+                    throw SystemError("copy \(what): the destination changed while it was copied", errno: 0)
+                }
                 if geteuid() == 0, fchownat(d, "", st.st_uid, st.st_gid, atEmptyPath) != 0 {
                     throw SystemError("chown \(what)")
                 }
@@ -125,7 +99,8 @@ enum TreeCopy {
     }
 
     /// Bytes of the files under `dirFD`, each inode once; symlinks are not followed.
-    static func size(_ dirFD: Int32, seen: inout Set<[UInt64]>) throws(SystemError) -> Int64 {
+    static func size(_ dirFD: Int32, seen: inout Set<[UInt64]>, depth: Int = 0) throws(SystemError) -> Int64 {
+        guard depth < maxDepth else { return 0 }
         var total: Int64 = 0
         for name in try entries(dirFD, "") {
             var st = stat()
@@ -134,7 +109,7 @@ enum TreeCopy {
                 let sub = openat(dirFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard sub >= 0 else { continue }
                 defer { close(sub) }
-                total += try size(sub, seen: &seen)
+                total += try size(sub, seen: &seen, depth: depth + 1)
             } else if seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted {
                 total += Int64(st.st_size)
             }
@@ -172,22 +147,44 @@ enum TreeCopy {
         return fd
     }
 
+    /// Copies the data regions only (SEEK_DATA/SEEK_HOLE) and sets the length, so a sparse
+    /// file of a terabyte stays a few blocks instead of filling the volume's disk.
     private static func copyData(from s: Int32, to d: Int32, _ what: String) throws(SystemError) {
+        var st = stat()
+        guard fstat(s, &st) == 0 else { throw SystemError("stat \(what)") }
+        let size = Int64(st.st_size)
         var buffer = [UInt8](repeating: 0, count: 1 << 17)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(s, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw SystemError("read \(what)") }
-            if n == 0 { return }
-            var off = 0
-            while off < n {
-                let w = buffer.withUnsafeBytes { write(d, $0.baseAddress! + off, n - off) }
-                if w < 0 && errno == EINTR { continue }
-                guard w > 0 else { throw SystemError("write \(what)") }
-                off += w
+        var offset: Int64 = 0
+        while offset < size {
+            var data = Int64(lseek(s, off_t(offset), seekData))
+            if data < 0 && errno == ENXIO { break }  // only a hole is left
+            if data < 0 && errno == EINVAL { data = offset }  // no hole support: all data
+            guard data >= 0 else { throw SystemError("seek \(what)") }
+            let end = Int64(lseek(s, off_t(data), seekHole))
+            let hole = end > data ? min(end, size) : size
+            var at = data
+            while at < hole {
+                let n = buffer.withUnsafeMutableBytes { pread(s, $0.baseAddress, min($0.count, Int(hole - at)), off_t(at)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw SystemError("read \(what)") }
+                if n == 0 { break }  // the file shrank
+                var done = 0
+                while done < n {
+                    let w = buffer.withUnsafeBytes { pwrite(d, $0.baseAddress! + done, n - done, off_t(at) + off_t(done)) }
+                    if w < 0 && errno == EINTR { continue }
+                    guard w > 0 else { throw SystemError("write \(what)") }
+                    done += w
+                }
+                at += Int64(n)
             }
+            offset = max(hole, at)
         }
+        guard ftruncate(d, off_t(size)) == 0 else { throw SystemError("truncate \(what)") }
     }
+
+    /// SEEK_DATA and SEEK_HOLE, hidden from Swift behind _GNU_SOURCE.
+    private static let seekData: Int32 = 3
+    private static let seekHole: Int32 = 4
 
     /// Owner before mode: chown clears the set-id bits.
     private static func setOwnerAndMode(_ fd: Int32, _ st: stat, _ what: String) throws(SystemError) {
@@ -203,19 +200,19 @@ enum TreeCopy {
     /// Extended attributes of an open file or directory. A filesystem that cannot hold one
     /// (a tmpfs volume and `user.*` on older kernels) is not an error, as in Docker's copy.
     private static func copyXattrs(from s: Int32, to d: Int32, _ what: String) throws(SystemError) {
-        let size = Xattr.list(s, nil, 0)
+        let size = flistxattr(s, nil, 0)
         guard size > 0 else { return }
         var names = [CChar](repeating: 0, count: size)
-        let got = Xattr.list(s, &names, size)
+        let got = flistxattr(s, &names, size)
         guard got > 0 else { return }
         for name in names[0..<got].split(separator: 0) {
             let cname = Array(name) + [0]
-            let length = Xattr.get(s, cname, nil, 0)
+            let length = fgetxattr(s, cname, nil, 0)
             guard length >= 0 else { continue }
             var value = [UInt8](repeating: 0, count: max(length, 1))
-            let n = Xattr.get(s, cname, &value, value.count)
+            let n = fgetxattr(s, cname, &value, value.count)
             guard n >= 0 else { continue }
-            if Xattr.set(d, cname, value, n, 0) != 0 && errno != ENOTSUP && errno != EOPNOTSUPP {
+            if fsetxattr(d, cname, value, n, 0) != 0 && errno != ENOTSUP && errno != EOPNOTSUPP {
                 throw SystemError("set xattr \(String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)) on \(what)")
             }
         }
@@ -228,26 +225,5 @@ enum TreeCopy {
         return buf[0..<n].map { UInt8(bitPattern: $0) }
     }
 
-    private static func components(_ path: [UInt8]) -> [[UInt8]] {
-        path.split(separator: UInt8(ascii: "/")).map(Array.init)
-    }
-
     private static func cName(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
-}
-
-/// fgetxattr and friends: Glibc's Swift module does not export <sys/xattr.h>, so the libc
-/// functions are looked up by name once.
-enum Xattr {
-    typealias List = @convention(c) (Int32, UnsafeMutablePointer<CChar>?, Int) -> Int
-    typealias Get = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
-    typealias Set = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeRawPointer?, Int, Int32) -> Int32
-
-    private static func symbol<T>(_ name: String, as type: T.Type) -> T {
-        guard let handle = dlopen(nil, RTLD_NOW), let p = dlsym(handle, name) else { fatalError("libc has no \(name)") }
-        return unsafeBitCast(p, to: type)
-    }
-
-    static let list = symbol("flistxattr", as: List.self)
-    static let get = symbol("fgetxattr", as: Get.self)
-    static let set = symbol("fsetxattr", as: Set.self)
 }

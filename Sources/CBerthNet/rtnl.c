@@ -134,12 +134,13 @@ static int set_mac(struct rtnl_link *link, const char *mac) {
     return 0;
 }
 
-int berth_link_add_bridge(struct nl_sock *sk, const char *name, uint32_t mtu) {
+int berth_link_add_bridge(struct nl_sock *sk, const char *name, const char *mac, uint32_t mtu) {
     struct rtnl_link *link = rtnl_link_bridge_alloc();
     if (link == NULL) return -NLE_NOMEM;
     rtnl_link_set_name(link, name);
     if (mtu) rtnl_link_set_mtu(link, mtu);
-    int err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+    int err = set_mac(link, mac);
+    if (err == 0) err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
     rtnl_link_put(link);
     return err;
 }

@@ -40,9 +40,6 @@
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_RAISE 2
@@ -575,6 +572,39 @@ static void install_seccomp(const berth_plan *p) {
         die(errno, "installing the seccomp filter", NULL, NULL);
 }
 
+// Closes every descriptor from `first` up except the ones the rest of setup still needs (the
+// sync socket and the exec fifo, neither a directory). A host directory left open here would
+// let a cwd of /proc/self/fd/N start the process outside its root (CVE-2024-21626).
+static void close_runtime_fds(unsigned int first, int exec_fifo) {
+    int keep[2] = {sync_fd, exec_fifo};
+    unsigned int lo = first;
+    for (;;) {
+        // The next kept fd at or above lo, if any.
+        int next = -1;
+        for (int i = 0; i < 2; i++)
+            if (keep[i] >= (int)lo && (next < 0 || keep[i] < next)) next = keep[i];
+        unsigned int hi = next < 0 ? ~0U : (unsigned int)next - 1;
+        if (next < 0 || (unsigned int)next > lo) {
+            if (syscall(SYS_close_range, lo, hi, 0) != 0)
+                for (unsigned int fd = lo; fd <= hi && fd < 65536; fd++) close((int)fd);
+        }
+        if (next < 0) return;
+        lo = (unsigned int)next + 1;
+    }
+}
+
+// chdir to the process's cwd, then check that it lies under the container's root: the kernel's
+// getcwd reports a directory unreachable from our root as "(unreachable)..." (or fails).
+static void enter_cwd(const char *cwd) {
+    if (chdir(cwd) != 0) die(errno, "chdir to cwd ", cwd, NULL);
+    char buf[PATH_MAX];
+    long n = syscall(SYS_getcwd, buf, sizeof buf);
+    if (n < 0 && errno != ENAMETOOLONG)
+        die(errno, "cwd ", cwd, " is outside the container's root (possible breakout attempt): refused");
+    if (n > 0 && buf[0] != '/')
+        die(0, "cwd ", cwd, " is outside the container's root (possible breakout attempt): refused");
+}
+
 static void finish_process(const berth_plan *p) {
     for (int i = 0; i < p->n_rlimits; i++) {
         struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
@@ -585,7 +615,7 @@ static void finish_process(const berth_plan *p) {
         sb_num(&b, p->oom_score_adj);
         write_file("/proc/self/oom_score_adj", b.buf, "writing ");
     }
-    if (p->cwd && chdir(p->cwd) != 0) die(errno, "chdir to cwd ", p->cwd, NULL);
+    if (p->cwd) enter_cwd(p->cwd);
 
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the process may
     // be about to lose: do it now. With no_new_privs it goes last, just before execve.
@@ -695,6 +725,10 @@ static void loopback_up(void) {
 }
 
 static void child_main(const berth_plan *p, int direct) {
+    // Until execve this process is the runtime's binary with the host's files open: nothing in
+    // the container may ptrace it or open its /proc/PID/{exe,fd,mem} (CVE-2019-5736). execve
+    // makes the container's program dumpable again.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die(errno, "PR_SET_DUMPABLE", NULL, NULL);
     reset_signals();
     enter_namespaces(p, direct);
     if (send_msg(sync_fd, MSG_NS_READY, forked, NULL) != 0) _exit(1);
@@ -730,16 +764,15 @@ static void child_main(const berth_plan *p, int direct) {
         for (int i = 0; i < 3; i++)
             if (p->stdio_fds[i] >= 0 && dup2(p->stdio_fds[i], i) < 0) die(errno, "attaching stdio", NULL, NULL);
     }
-    // Everything but stdio, the preserved fds and our own fds closes at execve.
+    // Only stdio and the preserved fds reach the process. Every other fd of the runtime's is
+    // closed now, before the cwd is resolved; the two it still talks over close at execve.
     unsigned int first = 3 + (unsigned int)(p->preserve_fds > 0 ? p->preserve_fds : 0);
-    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-        for (int fd = (int)first; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
+    close_runtime_fds(first, p->exec_fifo_fd);
+    fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+    if (p->exec_fifo_fd >= 0) fcntl(p->exec_fifo_fd, F_SETFD, FD_CLOEXEC);
     // Preserved fds the caller did not open hold close-on-exec placeholders: they stay closed.
     for (int fd = 3; fd < (int)first; fd++)
         if (fd - 3 >= 64 || !(p->preserve_placeholders & (1ULL << (fd - 3)))) fcntl(fd, F_SETFD, 0);
-    fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
-    if (p->exec_fifo_fd >= 0) fcntl(p->exec_fifo_fd, F_SETFD, FD_CLOEXEC);
 
     char exe[PATH_MAX];
     int err = resolve_exec(p, exe);

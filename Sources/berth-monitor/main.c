@@ -7,12 +7,14 @@
 // is the monitor (monitor.c), detached so containers outlive the daemon.
 #define _GNU_SOURCE
 #include "monitor.h"
+#include "berth_sealed_exe.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +93,14 @@ static void parse(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
+    // A container that sees this process (--pid host) must not reach the host's binary through
+    // /proc/PID/exe, nor read its memory or descriptors (see berth_sealed_exe.h).
+    if (berth_run_sealed(argc, argv) != 0) {
+        perror("berth-monitor: cannot run from a sealed copy of itself");
+        return 1;
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
     // Descriptors the caller leaked would live as long as the container (and reach it).
     if (close_range(3, ~0U, 0) != 0)
         for (int fd = 3; fd < 1024; fd++) close(fd);

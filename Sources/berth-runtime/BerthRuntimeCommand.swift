@@ -1,5 +1,6 @@
 import BerthOCI
 import BerthRuntime
+import CBerthSys
 import FoundationEssentials
 import Glibc
 
@@ -43,6 +44,11 @@ enum Main {
             if flags.bool("help") {
                 print(command.helpText)
                 return 0
+            }
+            // The commands that put a process of ours into a container run it from a binary the
+            // container cannot write (berth_sealed_exe.h); the others spare the re-exec.
+            if ["create", "run", "exec"].contains(command.name), berth_run_sealed(CommandLine.argc, CommandLine.unsafeArgv) != 0 {
+                throw UsageError(message: "cannot run from a sealed copy of berth-runtime: \(String(cString: strerror(errno)))")
             }
             // Before any file is opened here (the log, state): see reservePreservedFDs.
             let placeholders = Runtime.reservePreservedFDs(try flags.int("preserve-fds") ?? 0)

@@ -83,8 +83,10 @@ func run() async -> Int32 {
     let besideMe = DaemonSystemInfo.executablePath().map { String($0[..<($0.lastIndex(of: "/") ?? $0.endIndex)]) } ?? "."
     let engine: Engine
     do {
-        engine = try Engine(root: options.dataRoot, runtimePath: options.runtimePath ?? besideMe + "/berth-runtime",
-                            monitorPath: options.monitorPath ?? besideMe + "/berth-monitor",
+        let helpers = options.execRoot + "/bin"
+        engine = try Engine(root: options.dataRoot,
+                            runtimePath: SealedHelpers.stage(options.runtimePath ?? besideMe + "/berth-runtime", in: helpers, log: log),
+                            monitorPath: SealedHelpers.stage(options.monitorPath ?? besideMe + "/berth-monitor", in: helpers, log: log),
                             initPath: options.initPath ?? besideMe + "/berth-init",
                             insecureRegistries: options.insecureRegistries, registryMirrors: options.registryMirrors,
                             registryCertsDirectory: options.registryCertsDirectory, network: options.network)

@@ -30,6 +30,9 @@ final class IPTablesNamespaceTests: NamespaceTestCase {
         try firewall.apply(networks: [Sample.web, Sample.internalOnly], forwards: [Sample.http, Sample.dns])
         let dump = try save()
         for line in [
+            "-A PREROUTING -j BERTH-LOOPBACK",
+            "-A BERTH-LOOPBACK -d 127.0.0.0/8 ! -i lo -j DROP",
+            "-A BERTH-LOOPBACK -s 127.0.0.0/8 ! -i lo -j DROP",
             "-A PREROUTING -m addrtype --dst-type LOCAL -j BERTH-DNAT",
             "-A OUTPUT -m addrtype --dst-type LOCAL -j BERTH-DNAT",
             "-A POSTROUTING -j BERTH-POSTROUTING",
@@ -59,9 +62,10 @@ final class IPTablesNamespaceTests: NamespaceTestCase {
         try firewall.apply(networks: [Sample.web, Sample.internalOnly], forwards: [Sample.http, Sample.dns])
         let second = try save()
         XCTAssertEqual(second, first)
-        for chain in ["PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD"] {
+        // PREROUTING twice: once in raw (loopback), once in nat (DNAT).
+        for (chain, count) in [("PREROUTING", 2), ("OUTPUT", 1), ("POSTROUTING", 1), ("FORWARD", 1)] {
             let jumps = second.split(separator: "\n").filter { $0.hasPrefix("-A \(chain) ") && $0.contains("-j BERTH-") }
-            XCTAssertEqual(jumps.count, 1, "\(chain) in\n\(second)")
+            XCTAssertEqual(jumps.count, count, "\(chain) in\n\(second)")
         }
     }
 

@@ -9,6 +9,12 @@ final class IPTablesRulesetTests: XCTestCase {
         let script = IPTablesRuleset.script(table: "berth", family: .ipv4, networks: [Sample.web, Sample.internalOnly],
                                             forwards: [Sample.http, Sample.dns], dump: empty)
         XCTAssertTrue(script.hasPrefix("""
+            *raw
+            :BERTH-LOOPBACK - [0:0]
+            -I PREROUTING 1 -j BERTH-LOOPBACK
+            -A BERTH-LOOPBACK -d 127.0.0.0/8 ! -i lo -j DROP
+            -A BERTH-LOOPBACK -s 127.0.0.0/8 ! -i lo -j DROP
+            COMMIT
             *nat
             :BERTH-DNAT - [0:0]
             :BERTH-POSTROUTING - [0:0]
@@ -36,9 +42,22 @@ final class IPTablesRulesetTests: XCTestCase {
             COMMIT
             """)
         let script = IPTablesRuleset.script(table: "berth", family: .ipv4, networks: [Sample.web], forwards: [], dump: dump)
-        XCTAssertFalse(script.contains("-I PREROUTING"))
+        XCTAssertFalse(script.contains("-I PREROUTING 1 -m addrtype"))
         XCTAssertFalse(script.contains("-I FORWARD"))
         XCTAssertTrue(script.contains("-I OUTPUT 1 -m addrtype --dst-type LOCAL -j BERTH-DNAT"))
+        // The same built-in chain name in another table is another chain: raw's jump is missing.
+        XCTAssertTrue(script.contains("*raw\n:BERTH-LOOPBACK - [0:0]\n-I PREROUTING 1 -j BERTH-LOOPBACK\n"))
+    }
+
+    func testLoopbackChainIsFilledWithoutNetworksAndItsJumpKeptWherePresent() {
+        // CVE-2020-8558: published ports are DNATed on every interface, so no network is needed.
+        let script = IPTablesRuleset.script(table: "berth", family: .ipv4, networks: [], forwards: [], dump: empty)
+        XCTAssertTrue(script.contains("-A BERTH-LOOPBACK -d 127.0.0.0/8 ! -i lo -j DROP\n"), script)
+        XCTAssertTrue(script.contains("-A BERTH-LOOPBACK -s 127.0.0.0/8 ! -i lo -j DROP\n"), script)
+        let dump = IPTablesDump(parsing: "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j BERTH-LOOPBACK\nCOMMIT\n")
+        let again = IPTablesRuleset.script(table: "berth", family: .ipv4, networks: [], forwards: [], dump: dump)
+        XCTAssertFalse(again.contains("-I PREROUTING 1 -j BERTH-LOOPBACK"), again)
+        XCTAssertTrue(again.hasPrefix("*raw\n:BERTH-LOOPBACK - [0:0]\n-A BERTH-LOOPBACK"), again)
     }
 
     func testRemovalDeletesJumpsThenChainsAndNothingWhenAbsent() {
@@ -84,8 +103,10 @@ final class IPTablesRulesetTests: XCTestCase {
         var dual = Sample.web
         dual.subnet6 = "fd00:1::/64"
         let script = Firewall.render(table: "berth", networks: [dual], forwards: [Sample.http], backend: .iptables)
-        XCTAssertTrue(script.hasPrefix("# iptables-restore --noflush\n*nat\n"))
+        XCTAssertTrue(script.hasPrefix("# iptables-restore --noflush\n*raw\n"))
         XCTAssertTrue(script.contains("# ip6tables-restore --noflush\n*nat\n:BERTH-POSTROUTING - [0:0]\n"))
+        let ipv6 = script[script.range(of: "# ip6tables-restore")!.lowerBound...]
+        XCTAssertFalse(ipv6.contains("*raw"), "the kernel drops ::1 from other devices itself")
         XCTAssertTrue(script.contains("-A BERTH-POSTROUTING -s fd00:1::/64 ! -o berth0 -j MASQUERADE"))
     }
 }

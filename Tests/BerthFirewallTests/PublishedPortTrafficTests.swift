@@ -115,6 +115,33 @@ class PublishedPortTrafficTests: NamespaceTestCase {
         }
     }
 
+    /// CVE-2020-8558: route_localnet on the bridge must not open the host's loopback to a
+    /// container with CAP_NET_RAW. Raw frames from c2 to the bridge's MAC.
+    func testCraftedFramesWithLoopbackAddressesFromTheBridgeAreDropped() throws {
+        try firewall.apply(networks: [web], forwards: [published])
+        // Turns off the kernel's own refusal of a local source address, as some hosts have it.
+        try NetworkNamespace.run(in: host) { try Sysctl.write("net.ipv4.conf.all.accept_local", "1") }
+        let loopback = try NetworkNamespace.bindSocket(in: host, type: Int32(SOCK_DGRAM.rawValue), address: "127.0.0.1", port: 7101)
+        defer { close(loopback) }
+        let bridgeAddress = try NetworkNamespace.bindSocket(in: host, type: Int32(SOCK_DGRAM.rawValue), address: "172.18.0.1",
+                                                            port: 7102)
+        defer { close(bridgeAddress) }
+        // The frames are well formed: to the bridge's address they arrive.
+        try sendFrame("witness", source: "172.18.0.3", destination: "172.18.0.1", port: 7102)
+        XCTAssertEqual(receive(on: bridgeAddress)?.payload, "witness")
+
+        try sendFrame("to loopback", source: "172.18.0.3", destination: "127.0.0.1", port: 7101)
+        XCTAssertNil(receive(on: loopback, timeout: 300))
+        try sendFrame("spoofed loopback source", source: "127.0.0.1", destination: "172.18.0.1", port: 7102)
+        XCTAssertNil(receive(on: bridgeAddress, timeout: 300))
+        // Published ports are DNATed before routing: 127.0.0.1 from the wire would reach c1.
+        try sendFrame("to a published port at loopback", source: "172.18.0.3", destination: "127.0.0.1", port: 8080)
+        XCTAssertNil(receive(timeout: 300))
+        // The host's own path is untouched.
+        try send("from the host", from: host, to: "127.0.0.1", port: 7101)
+        XCTAssertEqual(receive(on: loopback)?.payload, "from the host")
+    }
+
     /// Both with and without br_netfilter handing bridged frames to the ip hooks, when the
     /// kernel has it (its switch is per network namespace).
     private func bridgeNetfilterModes() throws -> [Bool] {
@@ -177,8 +204,54 @@ class PublishedPortTrafficTests: NamespaceTestCase {
         }
     }
 
-    /// The next datagram on the receiver in c1 and its source address, or nil after `timeout` ms.
-    private func receive(timeout: Int32 = 3000) -> (payload: String, source: String)? {
+    /// One UDP datagram (checksum 0) in an Ethernet frame from c2's eth0 to the bridge's MAC,
+    /// written to an AF_PACKET socket: any addresses a container with CAP_NET_RAW chooses.
+    private func sendFrame(_ text: String, source: String, destination: String, port: UInt16) throws {
+        let bridge = try XCTUnwrap(try Netlink(namespace: host).link(named: "berth0"))
+        let device = try XCTUnwrap(try Netlink(namespace: c2).link(named: "eth0"))
+        let payload = Array(text.utf8)
+        let udpLength = 8 + payload.count, ipLength = 20 + udpLength
+        var ip: [UInt8] = [0x45, 0, UInt8(ipLength >> 8), UInt8(ipLength & 0xff), 0, 0, 0, 0, 64, UInt8(IPPROTO_UDP), 0, 0]
+        ip += try addressBytes(source) + addressBytes(destination)
+        var sum = stride(from: 0, to: ip.count, by: 2).reduce(UInt32(0)) { $0 + (UInt32(ip[$1]) << 8 | UInt32(ip[$1 + 1])) }
+        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
+        ip[10] = UInt8(~sum >> 8 & 0xff)
+        ip[11] = UInt8(~sum & 0xff)
+        let udp: [UInt8] = [0x9c, 0x40, UInt8(port >> 8), UInt8(port & 0xff), UInt8(udpLength >> 8), UInt8(udpLength & 0xff), 0, 0]
+        let frame = try macBytes(bridge.mac) + macBytes(device.mac) + [0x08, 0x00] + ip + udp + payload
+        let index = device.index
+        try NetworkNamespace.run(in: c2) {
+            let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(errno) }
+            defer { close(fd) }
+            // struct sockaddr_ll, which the Glibc module does not export: family, protocol
+            // (ETH_P_IP, big-endian), interface index; the rest may stay zero.
+            var link = [UInt8](repeating: 0, count: 20)
+            withUnsafeBytes(of: UInt16(AF_PACKET)) { link.replaceSubrange(0..<2, with: $0) }
+            link[2] = 0x08
+            withUnsafeBytes(of: index) { link.replaceSubrange(4..<8, with: $0) }
+            let sent = link.withUnsafeBytes { address in
+                sendto(fd, frame, frame.count, 0, address.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(link.count))
+            }
+            guard sent == frame.count else { throw POSIXError(errno) }
+        }
+    }
+
+    private func addressBytes(_ text: String) throws -> [UInt8] {
+        let address = try XCTUnwrap(Ruleset.parseIPv4(text))
+        return [UInt8(address >> 24), UInt8(address >> 16 & 0xff), UInt8(address >> 8 & 0xff), UInt8(address & 0xff)]
+    }
+
+    private func macBytes(_ text: String) throws -> [UInt8] {
+        let bytes = text.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+        XCTAssertEqual(bytes.count, 6, text)
+        return bytes
+    }
+
+    /// The next datagram on `socket` (the receiver in c1 by default) and its source address, or
+    /// nil after `timeout` ms.
+    private func receive(on socket: Int32? = nil, timeout: Int32 = 3000) -> (payload: String, source: String)? {
+        let receiver = socket ?? receiver
         var poller = pollfd(fd: receiver, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, timeout) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 2048)
@@ -212,6 +285,7 @@ final class IPTablesPublishedPortTrafficTests: PublishedPortTrafficTests {
     override func testHairpinFromContainerOnSameBridge() throws { try super.testHairpinFromContainerOnSameBridge() }
     override func testIccOffDropsContainerToContainerTrafficButNotHostTraffic() throws { try super.testIccOffDropsContainerToContainerTrafficButNotHostTraffic() }
     override func testHostForwardRuleBlocksPublishedPort() throws { try super.testHostForwardRuleBlocksPublishedPort() }
+    override func testCraftedFramesWithLoopbackAddressesFromTheBridgeAreDropped() throws { try super.testCraftedFramesWithLoopbackAddressesFromTheBridgeAreDropped() }
 }
 
 private struct POSIXError: Error, CustomStringConvertible {

@@ -38,6 +38,25 @@ final class RulesetTests: XCTestCase {
         XCTAssertFalse(script.contains("ip saddr 172.18.0.0/16 drop"))
     }
 
+    func testRenderDropsLoopbackAddressesNotArrivingOnLoBeforeConntrack() {
+        // CVE-2020-8558: with or without networks, since published ports are DNATed on every interface.
+        for networks in [[], [Sample.web, Sample.isolated]] {
+            let script = Firewall.render(table: "berth", networks: networks, forwards: [Sample.dns])
+            XCTAssertTrue(script.contains("""
+                \tchain loopback {
+                \t\ttype filter hook prerouting priority raw; policy accept;
+                \t\tiif != "lo" ip daddr 127.0.0.0/8 drop
+                \t\tiif != "lo" ip saddr 127.0.0.0/8 drop
+                \t}
+                """), script)
+        }
+        var dual = Sample.web
+        dual.subnet6 = "fd00:1::/64"
+        let script = Firewall.render(table: "berth", networks: [dual], forwards: [])
+        let ip6 = script[script.range(of: "table ip6 berth {")!.lowerBound...]
+        XCTAssertFalse(ip6.contains("::1"), "the kernel drops ::1 from other devices itself")
+    }
+
     func testSubnetHostBitsAreDropped() {
         XCTAssertEqual(Ruleset.normalizedSubnet("172.18.3.4/16"), "172.18.0.0/16")
         XCTAssertEqual(Ruleset.normalizedSubnet("10.1.2.3/32"), "10.1.2.3/32")

@@ -37,37 +37,3 @@ final class NamesTests: XCTestCase {
         XCTAssertNil(ByteRange.parse(contentRange: "abc"))
     }
 }
-
-final class AuthenticatorTests: XCTestCase {
-    // bcrypt (cost 5) of "s3cret", as htpasswd -B writes it ($2y$) and as libxcrypt does ($2b$).
-    static let file = """
-        # users
-        alice:$2y$05$cnsZtpdoTFwQ.vqL/cH31erU2uHtQWLO/UFuZyKUwQaoHOObO3dhS
-        bob:$2b$05$cnsZtpdoTFwQ.vqL/cH31erU2uHtQWLO/UFuZyKUwQaoHOObO3dhS
-        carol:{SHA}ZOmGNRyyShg3B7n2fjmWq37I6Tw=
-        """
-
-    func testBcryptHashesFromHtpasswdVerify() {
-        let auth = Authenticator(htpasswdText: Self.file)
-        XCTAssertTrue(auth.verify(user: "alice", password: "s3cret"))
-        XCTAssertTrue(auth.verify(user: "alice", password: "s3cret"), "again, from the cache")
-        XCTAssertTrue(auth.verify(user: "bob", password: "s3cret"))
-        XCTAssertFalse(auth.verify(user: "alice", password: "s3cret "))
-        XCTAssertFalse(auth.verify(user: "alice", password: ""))
-        XCTAssertFalse(auth.verify(user: "dave", password: "s3cret"))
-        XCTAssertFalse(auth.verify(user: "carol", password: "s3cret"), "only bcrypt is accepted")
-    }
-
-    func testAuthorizationHeaderIsCheckedAndRefusalCarriesTheChallenge() throws {
-        let auth = Authenticator(htpasswdText: Self.file, realm: "test")
-        XCTAssertNoThrow(try auth.check("Basic YWxpY2U6czNjcmV0"))  // alice:s3cret
-        for header in [nil, "Basic YWxpY2U6d3Jvbmc=", "Bearer x", "Basic !!!"] as [String?] {
-            XCTAssertThrowsError(try auth.check(header)) { error in
-                let e = error as? RegistryError
-                XCTAssertEqual(e?.code, .unauthorized)
-                XCTAssertEqual(e?.status, .unauthorized)
-                XCTAssertEqual(e?.headers.first(name: "WWW-Authenticate"), "Basic realm=\"test\"")
-            }
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import BerthOCI
+import BerthOS
 import Glibc
 import NIOCore
 import XCTest
@@ -113,11 +114,119 @@ final class RegistryStoreTests: XCTestCase {
         XCTAssertEqual(store.tags("app"), ["v1"])
         XCTAssertEqual(store.repositories(), ["app"])
 
-        XCTAssertEqual(GarbageCollector(store: store).collect(dryRun: false).removedBlobs, [])
+        XCTAssertEqual(try GarbageCollector(store: store).collect(dryRun: false).removedBlobs, [])
         try store.deleteManifest("app", stored.digest.string)
         XCTAssertEqual(store.tags("app"), [])
-        let report = GarbageCollector(store: store).collect(dryRun: false)
+        let report = try GarbageCollector(store: store).collect(dryRun: false)
         XCTAssertEqual(Set(report.removedBlobs), [Digest.of(config), Digest.of(layer), Digest.of(bytes)])
         XCTAssertEqual(blobFiles(), [])
+    }
+
+    // MARK: Hostile neighbours
+
+    private func mode(_ path: String) -> mode_t {
+        var st = stat()
+        XCTAssertEqual(lstat(path, &st), 0, path)
+        return st.st_mode & 0o777
+    }
+
+    private func everything(under path: String) -> [String] {
+        store.entries(path).flatMap { entry -> [String] in
+            let child = path + "/" + entry
+            return [child] + (FileSystem.isDirectory(child) ? everything(under: child) : [])
+        }
+    }
+
+    func testStoreIsPrivateToItsUserAndAnOpenStoreIsTightened() async throws {
+        let data = Array("blob".utf8)
+        try await store.putBlob("app", digest: Digest.of(data), body: Chunks(data))
+        _ = try store.startUpload("app")
+        let paths = [root] + everything(under: root)
+        XCTAssertGreaterThan(paths.count, 8)
+        for path in paths { XCTAssertEqual(mode(path) & 0o077, 0, path) }
+
+        for path in paths { chmod(path, FileSystem.isDirectory(path) ? 0o755 : 0o644) }
+        _ = try RegistryStore(root: root)
+        for path in paths { XCTAssertEqual(mode(path), FileSystem.isDirectory(path) ? 0o700 : 0o600, path) }
+    }
+
+    func testGarbageCollectionAndServingExcludeEachOther() throws {
+        do {
+            let serving = try store.lock(for: .serving)
+            let another = try store.lock(for: .serving)
+            XCTAssertThrowsError(try GarbageCollector(store: store).collect(dryRun: false)) {
+                XCTAssertTrue("\($0)".contains("in use by a running berth-registry"), "\($0)")
+            }
+            XCTAssertNoThrow(try GarbageCollector(store: store).collect(dryRun: true), "a dry run only reads")
+            withExtendedLifetime((serving, another)) {}
+        }
+        do {
+            let collecting = try store.lock(for: .collecting)
+            XCTAssertThrowsError(try store.lock(for: .serving)) {
+                XCTAssertTrue("\($0)".contains("garbage collection is running"), "\($0)")
+            }
+            withExtendedLifetime(collecting) {}
+        }
+        XCTAssertNoThrow(try store.lock(for: .serving), "released with its holder")
+    }
+
+    func testAbandonedUploadsArePurgedWithTheirStateButBusyOnesAreKept() async throws {
+        let abandoned = try store.startUpload("app")
+        _ = try await store.append("app", abandoned, start: 0, body: Chunks([1, 2, 3]))
+        let fresh = try store.startUpload("app")
+        XCTAssertEqual(store.uploadsInMemory, 2)
+        // Last written an hour ago.
+        var times = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, root + "/uploads/\(abandoned)/data", &times, 0), 0)
+
+        XCTAssertEqual(store.purgeUploads(idleFor: .seconds(60)), [abandoned])
+        XCTAssertFalse(FileSystem.exists(root + "/uploads/" + abandoned))
+        XCTAssertEqual(store.uploadsInMemory, 1)
+        XCTAssertThrowsError(try store.uploadSize("app", abandoned)) {
+            XCTAssertEqual(($0 as? RegistryError)?.code, .blobUploadUnknown)
+        }
+        XCTAssertEqual(try store.uploadSize("app", fresh), 0)
+
+        // One being written to is never taken from under its request.
+        let (body, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+        let store = self.store!
+        let writing = Task { try await store.append("app", fresh, start: nil, body: body) }
+        while store.uploadsBusy == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertEqual(store.purgeUploads(idleFor: .zero), [])
+        continuation.yield(ByteBuffer(bytes: [4]))
+        continuation.finish()
+        let written = try await writing.value
+        XCTAssertEqual(written, 1)
+        try await Task.sleep(for: .milliseconds(20))
+        XCTAssertEqual(store.purgeUploads(idleFor: .zero), [fresh])
+        XCTAssertEqual(store.uploadsInMemory, 0)
+    }
+
+    func testConcurrentWritesOfOnePathNeverShareATemporaryFile() async throws {
+        let path = root + "/blobs/sha256/same"
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    var failed = 0
+                    for _ in 0..<20 {
+                        do {
+                            try RegistryStore.writeAtomically(path, Array(repeating: UInt8(i), count: 4096), durable: false)
+                        } catch {
+                            failed += 1
+                        }
+                    }
+                    return failed
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        XCTAssertEqual(failures, 0)
+        let bytes = try FileSystem.readBytes(path)
+        XCTAssertEqual(bytes.count, 4096)
+        XCTAssertEqual(Set(bytes).count, 1, "one writer's bytes, whole")
+        XCTAssertEqual(store.entries(root + "/blobs/sha256"), ["same"], "no temporary file left")
+        XCTAssertTrue(RegistryStore.isTemporary(".tmp-Ab12Cd"))
+        XCTAssertTrue(RegistryStore.isTemporary("v1.tmp-1234"), "as older versions named them")
+        XCTAssertFalse(RegistryStore.isTemporary("v1.tmp-rc"))
     }
 }

@@ -81,10 +81,12 @@ class Reply:
 class Registry:
     """One registry process (ours or Debian's) on 127.0.0.1:port with its own root."""
 
-    def __init__(self, workdir: Path, args: list[str], port: int, root: Path, auth: tuple[str, str] | None = None):
+    def __init__(self, workdir: Path, args: list[str], port: int, root: Path, auth: tuple[str, str] | None = None,
+                 preexec_fn=None):
         self.workdir, self.port, self.root, self.auth = workdir, port, root, auth
         self.log_path = workdir / "server.log"
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"))
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"),
+                                     preexec_fn=preexec_fn)
         wait_for_port(port, self.proc, self.log_path)
 
     @property
@@ -140,15 +142,18 @@ def workdir():
 def make_registry(workdir):
     started: list[Registry] = []
 
-    def make(htpasswd: str | None = None, auth: tuple[str, str] | None = None, name: str = "berth") -> Registry:
+    def make(htpasswd: str | None = None, auth: tuple[str, str] | None = None, name: str = "berth",
+             args: list[str] = (), preexec_fn=None, root: Path | None = None) -> Registry:
+        """`args` are extra `serve` flags; `preexec_fn` runs in the child before exec."""
         d = workdir / name
         d.mkdir()
         port = free_tcp_port()
-        args = [str(REGISTRY), "serve", "--addr", f"127.0.0.1:{port}", "--root", str(d / "root")]
+        root = root or d / "root"
+        argv = [str(REGISTRY), "serve", "--addr", f"127.0.0.1:{port}", "--root", str(root), *args]
         if htpasswd:
             (d / "htpasswd").write_text(htpasswd)
-            args += ["--htpasswd", str(d / "htpasswd")]
-        r = Registry(d, args, port, d / "root", auth=auth)
+            argv += ["--htpasswd", str(d / "htpasswd")]
+        r = Registry(d, argv, port, root, auth=auth, preexec_fn=preexec_fn)
         started.append(r)
         return r
 

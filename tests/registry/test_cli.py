@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 
 from conftest import REGISTRY, Registry, free_tcp_port
 
@@ -34,3 +35,11 @@ def test_sigterm_shuts_the_registry_down_cleanly(workdir):
         assert "shutting down" in registry.log()
     finally:
         registry.stop()
+
+
+def test_serve_help_documents_the_limits_against_hostile_clients():
+    berth = REGISTRY.parent / "berth"
+    out = subprocess.run([str(berth), "registry", "serve", "--help"], capture_output=True, text=True, timeout=30, check=True).stdout
+    for flag in ["--idle-timeout", "--read-header-timeout", "--tls-handshake-timeout", "--max-connections",
+                 "--upload-purging-age", "--upload-purging-interval", "--auth-failures", "--auth-backoff"]:
+        assert flag in out, flag

@@ -66,7 +66,7 @@ int berth_link_get(struct nl_sock *sk, const char *name, berth_link *out);
 int berth_link_list(struct nl_sock *sk, berth_link **out, size_t *count);
 
 /// mtu 0 = kernel default; mac NULL = kernel's choice; netns_fd -1 = this namespace.
-int berth_link_add_bridge(struct nl_sock *sk, const char *name, uint32_t mtu);
+int berth_link_add_bridge(struct nl_sock *sk, const char *name, const char *mac, uint32_t mtu);
 int berth_link_add_veth(struct nl_sock *sk, const char *name, const char *peer, int peer_netns_fd,
                         const char *peer_mac, uint32_t mtu);
 int berth_link_add_macvlan(struct nl_sock *sk, const char *name, const char *parent, int netns_fd,

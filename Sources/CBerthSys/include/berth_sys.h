@@ -3,6 +3,7 @@
 #define BERTH_SYS_H
 
 #include <sys/types.h>
+#include <sys/xattr.h>  // getxattr and friends, which Swift's Glibc module does not show
 
 // Connects a SOCK_STREAM unix socket to path; returns the fd or -1 (errno set).
 int berth_connect_unix(const char *path);
