@@ -20,6 +20,7 @@ PKGS=(
   libnftables-dev  # BerthFirewall: Berth's nftables tables
   nftables         # tests and operators: `nft list table ip berth`
   iptables         # BerthFirewall's backend for hosts without nf_tables (--firewall-backend iptables)
+  docker.io        # tests/conformance: dockerd 20.10, the reference the API is compared with (the suite starts its own; the service is not used)
   golang-github-docker-docker-dev  # tests: Docker's published default seccomp profile (profiles/seccomp/default.json), the reference BerthSeccomp's default is compared with
 )
 missing=()
@@ -30,6 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # Packages with services (docker.io, containerd) must not start them: the tests start their
+  # own daemons, and a system dockerd would rewrite the host's firewall.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest

@@ -21,7 +21,7 @@ extension Engine {
                 (s, perImage[s.id]?.sharedSize ?? 0, perImage[s.id]?.containers ?? 0)
             }
             // What the unpacked layers take on disk, each once however many images share it.
-            usage.layersSize = Self.diskUsage(images.snapshots.root + "/layers")
+            usage.layersSize = DirectorySize.of(images.snapshots.root + "/layers")
         }
         if all || types.contains("container") {
             usage.containers = try list(ListOptions(all: true, size: true, filters: ContainerFilters([:])))

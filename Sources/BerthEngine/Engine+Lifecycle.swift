@@ -335,6 +335,9 @@ extension Engine {
         guard result.succeeded else { throw EngineError(.system, Self.trimmed(result.output)) }
         publish(container: containers[id]!, "kill", extra: ["signal": String(number)])
         await thawAfterSignal(id)
+        // As dockerd: a SIGKILL returns once the container has exited, so the next inspect
+        // never shows it running.
+        if number == SIGKILL { _ = await waitStopped(id, seconds: 10) }
     }
 
     /// `signal` (default the container's stop signal, else SIGTERM), then SIGKILL after

@@ -170,8 +170,9 @@ extension Engine {
     }
 
     public func createNetwork(_ request: NetworkCreateRequest) throws(EngineError) -> NetworkDetails {
-        guard Self.validName(request.name) || request.name.count == 1 && Self.validName(request.name + "x") else {
-            throw EngineError(.invalidArgument, "invalid network name \"\(request.name)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        // As libnetwork: any name but a blank one (networks are stored and bridged by ID).
+        guard request.name.contains(where: { !$0.isWhitespace }) else {
+            throw EngineError(.invalidArgument, "invalid name: \(request.name)")
         }
         if NetworkDefinition.builtinNames.contains(request.name) {
             throw EngineError(.forbidden, "\(request.name) is a pre-defined network and cannot be created")

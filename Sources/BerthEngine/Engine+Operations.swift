@@ -67,40 +67,7 @@ extension Engine {
 
     func writableLayerSize(_ id: String) -> Int64 {
         guard let snapshot = try? images.snapshots.snapshot(container: id) else { return 0 }
-        return Self.diskUsage(snapshot.mount.upper)
-    }
-
-    /// Bytes of the regular files and symlinks under `path`, each hard-linked inode once
-    /// (what dockerd's `directory.Size` counts), without following symlinks.
-    static func diskUsage(_ path: String) -> Int64 {
-        var linked: Set<UInt64> = []
-        func walk(_ fd: Int32) -> Int64 {
-            guard let dir = fdopendir(fd) else {
-                close(fd)
-                return 0
-            }
-            defer { closedir(dir) }
-            let dfd = dirfd(dir)
-            var total: Int64 = 0
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-                }
-                if name == "." || name == ".." { continue }
-                var st = stat()
-                guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-                if (st.st_mode & S_IFMT) == S_IFDIR {
-                    let child = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                    if child >= 0 { total += walk(child) }
-                    continue
-                }
-                if st.st_nlink > 1, !linked.insert(UInt64(st.st_ino)).inserted { continue }
-                total += Int64(st.st_size)
-            }
-            return total
-        }
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        return fd >= 0 ? walk(fd) : 0
+        return DirectorySize.of(snapshot.mount.upper)
     }
 
     // MARK: Rename

@@ -103,13 +103,20 @@ struct LogRotation: Equatable {
     var maxSize: Int64?
     var maxFiles: Int?
 
+    static let drivers: Set<String> = ["json-file", "local", "none"]
     static let acceptedOptions: Set<String> = ["max-size", "max-file", "compress", "labels", "labels-regex",
                                                "env", "env-regex", "tag", "mode", "max-buffer-size"]
 
     init(_ config: DockerHostConfig.LogConfig?) throws(EngineError) {
         let type = config?.type.flatMap { $0.isEmpty ? nil : $0 } ?? "json-file"
         let options = config?.config ?? [:]
-        guard type == "json-file" else { return }
+        // Berth writes json-file logs; `local` (Docker's compact file driver) is served the same
+        // way, and `none` keeps nothing. Any other driver is refused as dockerd refuses one it
+        // has not registered, rather than accepted and silently not used.
+        guard Self.drivers.contains(type) else {
+            throw EngineError(.invalidArgument, "logger: no log driver named '\(type)' is registered")
+        }
+        guard type != "none" else { return }
         for key in options.keys.sorted() where !Self.acceptedOptions.contains(key) {
             throw EngineError(.invalidArgument, "unknown log opt '\(key)' for json-file log driver")
         }

@@ -147,21 +147,8 @@ enum Tree {
 
     /// Removes `name` in `dirFD` and everything below it; a missing entry is not an error.
     static func removeAll(_ dirFD: Int32, _ name: [CChar]) throws {
-        var st = stat()
-        if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-            if errno == ENOENT { return }
-            throw ImageError.system("stat \(Tree.text(name))", errno: errno)
-        }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            let fd = openat(dirFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { throw ImageError.system("open \(Tree.text(name))", errno: errno) }
-            defer { close(fd) }
-            for child in try entries(fd) { try removeAll(fd, child) }
-            if unlinkat(dirFD, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-                throw ImageError.system("rmdir \(Tree.text(name))", errno: errno)
-            }
-        } else if unlinkat(dirFD, name, 0) != 0 && errno != ENOENT {
-            throw ImageError.system("unlink \(Tree.text(name))", errno: errno)
+        do { try FileSystem.removeTree(in: dirFD, name) } catch {
+            throw ImageError.system(error)
         }
     }
 }

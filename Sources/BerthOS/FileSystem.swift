@@ -113,15 +113,6 @@ public enum FileSystem {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Removes a tree; a missing path is not an error.
-    public static func removeTree(_ path: String) throws(SystemError) {
-        do {
-            if exists(path) { try FileManager.default.removeItem(atPath: path) }
-        } catch {
-            throw SystemError("remove \(path): \(error)", errno: 0)
-        }
-    }
-
     public static func makeDirectories(_ path: String, mode: mode_t = 0o711) throws(SystemError) {
         var current = ""
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {

@@ -74,11 +74,12 @@ struct ContainerPlan {
         guard namespaces.has(.mount) else {
             throw .invalid("linux.namespaces", "a mount namespace is required (the container's root would replace the host's)")
         }
-        if spec.hostname != nil && !namespaces.create.contains(.uts) {
-            throw .invalid("hostname", "needs a new uts namespace")
+        // A UTS namespace of the container's own, new or joined by path (config.md hostname).
+        if spec.hostname != nil && !namespaces.has(.uts) {
+            throw .invalid("hostname", "needs a private uts namespace")
         }
-        if spec.domainname != nil && !namespaces.create.contains(.uts) {
-            throw .invalid("domainname", "needs a new uts namespace")
+        if spec.domainname != nil && !namespaces.has(.uts) {
+            throw .invalid("domainname", "needs a private uts namespace")
         }
 
         if namespaces.create.contains(.user) {

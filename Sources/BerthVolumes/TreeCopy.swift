@@ -14,7 +14,7 @@ import Glibc
 enum TreeCopy {
     /// Deeper trees are refused (copy) or not counted (size): each level holds descriptors
     /// and a stack frame, and a container can nest directories without limit.
-    static let maxDepth = 256
+    static let maxDepth = DirectorySize.maxDepth
     /// O_PATH and AT_EMPTY_PATH, hidden from Swift behind _GNU_SOURCE.
     private static let atEmptyPath: Int32 = 0x1000
 
@@ -96,25 +96,6 @@ enum TreeCopy {
                 utimensat(AT_FDCWD, "/proc/self/fd/\(d)", &times, 0)
             }
         }
-    }
-
-    /// Bytes of the files under `dirFD`, each inode once; symlinks are not followed.
-    static func size(_ dirFD: Int32, seen: inout Set<[UInt64]>, depth: Int = 0) throws(SystemError) -> Int64 {
-        guard depth < maxDepth else { return 0 }
-        var total: Int64 = 0
-        for name in try entries(dirFD, "") {
-            var st = stat()
-            guard fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            if st.st_mode & S_IFMT == S_IFDIR {
-                let sub = openat(dirFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard sub >= 0 else { continue }
-                defer { close(sub) }
-                total += try size(sub, seen: &seen, depth: depth + 1)
-            } else if seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted {
-                total += Int64(st.st_size)
-            }
-        }
-        return total
     }
 
     // MARK: Pieces

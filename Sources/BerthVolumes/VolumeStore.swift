@@ -106,13 +106,7 @@ public struct VolumeStore: Sendable {
     }
 
     /// Bytes in the volume's files (each inode once), as `system df` reports.
-    public func size(_ name: String) -> Int64 {
-        let fd = open(mountpoint(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var seen = Set<[UInt64]>()
-        return (try? TreeCopy.size(fd, seen: &seen)) ?? 0
-    }
+    public func size(_ name: String) -> Int64 { DirectorySize.of(mountpoint(name)) }
 
     // MARK: Removing
 

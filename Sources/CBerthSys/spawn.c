@@ -432,8 +432,13 @@ static void pivot(const berth_plan *p) {
     close(newroot);
 }
 
+// Propagation the new root gets only after pivot_root: the rootfs cannot be bind-mounted from
+// an unbindable tree, and pivot_root refuses a shared one.
+static int propagation_after_pivot(unsigned long prop) { return (prop & (MS_SHARED | MS_UNBINDABLE)) != 0; }
+
 static void setup_rootfs(const berth_plan *p) {
     unsigned long prop = p->rootfs_propagation ? p->rootfs_propagation : (MS_SLAVE | MS_REC);
+    if (prop & MS_UNBINDABLE) prop = MS_PRIVATE | (prop & MS_REC);
     if (mount(NULL, "/", NULL, prop, NULL) != 0) die(errno, "setting rootfs propagation", NULL, NULL);
     // The new root must itself be a mount point for pivot_root.
     if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die(errno, "bind mounting rootfs ", p->rootfs, NULL);
@@ -746,7 +751,7 @@ static void child_main(const berth_plan *p, int direct) {
         setup_rootfs(p);
         run_hooks(p->create_container_hooks, p->n_create_container_hooks, state_creating, "createContainer");
         pivot(p);
-        if (p->rootfs_propagation & MS_SHARED && mount(NULL, "/", NULL, p->rootfs_propagation, NULL) != 0)
+        if (propagation_after_pivot(p->rootfs_propagation) && mount(NULL, "/", NULL, p->rootfs_propagation, NULL) != 0)
             die(errno, "setting the propagation of /", NULL, NULL);
         for (int i = 0; i < p->n_sysctls; i++) apply_sysctl(&p->sysctls[i]);
         for (int i = 0; i < p->n_masked; i++) mask_path(p->masked_paths[i]);

@@ -395,3 +395,16 @@ def test_exec_events_are_published(engine, box):
     out = engine.docker("events", "--since", since, "--until", until, "--filter", f"container={box}",
                         "--format", "{{.Action}}").stdout.splitlines()
     assert "exec_create: true" in out and "exec_start: true" in out and "exec_die" in out
+
+
+def test_exec_start_frames_follow_the_start_requests_tty_not_the_execs(engine, box):
+    """dockerd decides raw or multiplexed from the start request's Tty: a client that starts a
+    TTY exec with Tty false reads frames, and must not lose its first 8 bytes to them."""
+    exec_id = create_exec(engine, box, Cmd=["echo", "hello-frames"], Tty=True, AttachStdout=True)
+    s = hijack(engine, "POST", f"/v1.47/exec/{exec_id}/start", {"Detach": False, "Tty": False})
+    out = read_until_closed(s)
+    assert out[:4] == b"\x01\x00\x00\x00", out
+    assert out[8:8 + struct.unpack(">I", out[4:8])[0]].startswith(b"hello-frames"), out
+    exec_id = create_exec(engine, box, Cmd=["echo", "hello-raw"], Tty=False, AttachStdout=True)
+    s = hijack(engine, "POST", f"/v1.47/exec/{exec_id}/start", {"Detach": False, "Tty": True})
+    assert read_until_closed(s) == b"hello-raw\n"

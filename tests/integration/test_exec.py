@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import pid_alive
+from conftest import pid_alive, wait_for
 
 
 @pytest.fixture
@@ -74,7 +74,9 @@ def test_exec_detached_returns_at_once_with_pid_file(rt, running):
     assert time.monotonic() - t0 < 5
     pid = int(pf.read_text().strip())
     assert pid_alive(pid)
-    assert open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:2] == [b"sleep", b"100"]
+    # runc writes the pid file before its init has exec'd the process: wait for the exec.
+    wait_for(lambda: open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:2] == [b"sleep", b"100"],
+             what="the exec'd process to run sleep 100")
 
 
 def test_exec_shares_namespaces_with_init(rt, running):

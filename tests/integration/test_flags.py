@@ -86,6 +86,17 @@ def test_rootfs_propagation_shared_is_applied(rt):
     assert "shared:" in r.out, r.out
 
 
+def test_rootfs_propagation_unbindable_is_applied(rt):
+    # The root can only be made unbindable after pivot_root: bind-mounting the rootfs from an
+    # unbindable tree fails with EINVAL (as it did here before).
+    rt.runc_deviation("runc 1.1 fails to bind-mount the rootfs (EINVAL) when rootfsPropagation is unbindable")
+    def edit(c):
+        c["linux"]["rootfsPropagation"] = "unbindable"
+    b = rt.bundle("sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo", edit=edit)
+    r = rt("run", "--bundle", b, rt.new_id())
+    assert "unbindable" in r.out, r.out
+
+
 def test_memory_reservation_and_swap_reach_the_cgroup(rt):
     mode = cgroup_mode("memory")
     def edit(c):

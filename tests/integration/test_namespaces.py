@@ -38,6 +38,21 @@ def test_unlisted_namespaces_are_inherited(rt):
         assert os.readlink(f"/proc/{pid}/ns/{f}") != os.readlink(f"/proc/self/ns/{f}"), f
 
 
+def test_hostname_is_set_in_a_uts_namespace_joined_by_path(rt, tmp_path):
+    # config.md: a hostname needs a UTS namespace of the container's own; joined by path counts.
+    ns = tmp_path / "uts"
+    ns.touch()
+    subprocess.run(["unshare", f"--uts={ns}", "true"], check=True)
+    try:
+        def edit(c):
+            c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "uts"]
+            c["linux"]["namespaces"].append({"type": "uts", "path": str(ns)})
+            c["hostname"] = "joined-host"
+        assert ok(rt.run("hostname", edit=edit)).strip() == "joined-host"
+    finally:
+        subprocess.run(["umount", str(ns)], check=False)
+
+
 def test_pid_namespace_makes_process_pid_1(rt):
     assert ok(rt.run("sh", "-c", "echo $$")) == "1\n"
 

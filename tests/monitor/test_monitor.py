@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -174,17 +175,37 @@ def test_detaching_client_leaves_stdin_open_for_the_next(mon):
 
 
 def test_a_client_that_does_not_read_is_dropped_without_blocking_the_container(mon):
-    size = 4_000_000
-    run = mon.launch(mon.bundle("sh", "-c", f"head -c {size} /dev/zero | tr '\\0' x; echo"))
+    # The container writes 4 MB in 1 MB steps, each released by the reading client once it has
+    # read the step before: the reader is never more than one step (under the monitor's 1 MiB
+    # queue) behind, however loaded the machine, while the client that reads nothing falls
+    # 4 MB behind and must be dropped.
+    step, steps = 1_000_000, 4
+    run = mon.launch(mon.bundle("sh", "-c", f"for i in $(seq {steps}); do head -c {step} /dev/zero | tr '\\0' x; read x; done; echo"),
+                     "--stdin")
     slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(str(run.dir / "attach.sock"))
     good = run.attach()
     mon.start(run)
-    received = stream_bytes(demux(read_until(good, timeout=30)), 1)
-    assert len(received) == size + 1
+    raw, received = b"", b""
+    for i in range(1, steps + 1):
+        deadline = time.monotonic() + 30
+        while len(received) < i * step:
+            assert time.monotonic() < deadline, f"step {i}: {len(received)} bytes after 30 s"
+            good.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = good.recv(65536)
+            assert chunk, f"the reading client was dropped after {len(received)} bytes"
+            raw += chunk
+            while len(raw) >= 8 and len(raw) >= 8 + struct.unpack(">I", raw[4:8])[0]:
+                size = struct.unpack(">I", raw[4:8])[0]
+                if raw[0] == 1:
+                    received += raw[8:8 + size]
+                raw = raw[8 + size:]
+        good.sendall(b"\n")
+    received += stream_bytes(demux(raw + read_until(good, timeout=30)), 1)
+    assert len(received) == steps * step + 1
     assert run.exit()["exitCode"] == 0
-    assert sum(len(r["log"]) for r in run.log_records()) == size + 1
+    assert sum(len(r["log"]) for r in run.log_records()) == steps * step + 1
     # The slow client was cut off once more than 1 MiB was queued for it.
     got = b""
     slow.settimeout(10)

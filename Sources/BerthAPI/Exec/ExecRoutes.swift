@@ -40,7 +40,10 @@ public struct ExecRoutes: Sendable {
             }
             let config = try await mapped { try await engine.execInstance(id) }.config
             let keys = config.tty && config.attachStdin ? try Self.detachKeys(config.detachKeys) : nil
-            let contentType = config.tty || request.apiVersion < "1.42" ? ContainerRoutes.raw : ContainerRoutes.multiplexed
+            // As dockerd, the start request's Tty, not the exec's, says whether the stream is raw
+            // or multiplexed: a client that asks for frames gets frames, terminal or not.
+            let raw = body?.tty ?? false
+            let contentType = raw || request.apiVersion < "1.42" ? ContainerRoutes.raw : ContainerRoutes.multiplexed
             // As dockerd, the stream carries a failure to start: the docker CLI shows no error
             // body of a failed upgrade, and reads the exit code (126) from the exec's inspect.
             return .hijack(contentType: contentType) { stream in
@@ -49,11 +52,11 @@ public struct ExecRoutes: Sendable {
                     session = try await engine.startExec(id, detach: false, consoleSize: consoleSize)
                 } catch {
                     let message = Array((error.message + "\r\n").utf8)
-                    try? await stream.write(config.tty ? ByteBuffer(bytes: message) : ContainerRoutes.frame(stream: 1, message))
+                    try? await stream.write(raw ? ByteBuffer(bytes: message) : ContainerRoutes.frame(stream: 1, message))
                     await stream.finish()
                     return
                 }
-                await Self.relay(session, config: config, keys: keys, stream: stream)
+                await Self.relay(session, config: config, raw: raw, keys: keys, stream: stream)
             }
         }
 
@@ -83,11 +86,11 @@ public struct ExecRoutes: Sendable {
         return TerminalSize(rows: rows, columns: columns)
     }
 
-    /// Client stdin to the process, its output to the client (raw with a TTY, else Docker's
-    /// frames) until the process's output ends; then, once the exit code is recorded, end of
+    /// Client stdin to the process, its output to the client (raw when the start asked for a
+    /// TTY, else Docker's frames) until the process's output ends; then, once the exit code is recorded, end of
     /// stream. After a detach or a disconnect the output is still read (and dropped), so the
     /// process never blocks on a full pipe.
-    static func relay(_ session: ExecSession, config: ExecConfig, keys: DetachKeys?, stream: HijackedStream) async {
+    static func relay(_ session: ExecSession, config: ExecConfig, raw: Bool, keys: DetachKeys?, stream: HijackedStream) async {
         let client = ClientLink(stream)
         await withTaskGroup(of: Void.self) { group in
             if config.attachStdin, session.acceptsInput {
@@ -105,7 +108,7 @@ public struct ExecRoutes: Sendable {
                     outputs.addTask {
                         while let bytes = await session.read(output) {
                             guard wanted || session.tty else { continue }
-                            await client.send(session.tty ? ByteBuffer(bytes: bytes) : ContainerRoutes.frame(stream: output.stream, bytes))
+                            await client.send(raw ? ByteBuffer(bytes: bytes) : ContainerRoutes.frame(stream: output.stream, bytes))
                         }
                     }
                 }
