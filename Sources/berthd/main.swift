@@ -110,6 +110,7 @@ func run() async -> Int32 {
     VolumeRoutes(engine: engine).register(on: &router)
     NetworkRoutes(engine: engine).register(on: &router)
     SwarmRoutes().register(on: &router)
+    UnservedRoutes(engine: engine).register(on: &router)
     ContainerProcessRoutes(engine: engine).register(on: &router)
     ExecRoutes(engine: engine).register(on: &router)
     let server = APIServer(router: router, log: log)

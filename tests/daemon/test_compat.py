@@ -7,13 +7,19 @@ import json
 import pytest
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/swarm"), ("POST", "/swarm/leave?force=1"), ("GET", "/nodes"), ("GET", "/services"),
-    ("GET", "/tasks"), ("GET", "/secrets"), ("GET", "/configs"), ("DELETE", "/services/x"),
+NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+               'to connect this node to swarm and try again.')
+
+
+@pytest.mark.parametrize("method,path,message", [
+    ("POST", "/swarm/leave?force=1", "This node is not part of a swarm"),
+    ("GET", "/swarm", NOT_MANAGER), ("GET", "/nodes", NOT_MANAGER), ("GET", "/services", NOT_MANAGER),
+    ("GET", "/tasks", NOT_MANAGER), ("GET", "/secrets", NOT_MANAGER), ("GET", "/configs", NOT_MANAGER),
+    ("DELETE", "/services/x", NOT_MANAGER),
 ])
-def test_swarm_endpoints_answer_that_the_node_is_not_in_a_swarm(engine, method, path):
+def test_swarm_endpoints_answer_as_off_a_swarm(engine, method, path, message):
     status, _, body = engine.request(method, "/v1.41" + path)
-    assert (status, json.loads(body)["message"]) == (503, "This node is not part of a swarm")
+    assert (status, json.loads(body)["message"]) == (503, message)
 
 
 def test_kill_returns_once_the_container_has_exited(engine):
