@@ -155,6 +155,11 @@ public final class HTTPServer: Sendable {
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
     private func makeBootstrap() -> ServerBootstrap {
+        // Swift's runtime can crash when two threads instantiate the same generic metadata for
+        // the first time at once (swiftlang/swift#58414); it did here when two event loops took
+        // berthd's first connections together. Instantiate the pipeline's types once, before.
+        withExtendedLifetime((ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                              HTTPResponseEncoder())) {}
         let responder = self.responder
         let configuration = self.configuration
         let timed = configuration.idleTimeout != nil || configuration.requestHeadTimeout != nil
